@@ -1,0 +1,66 @@
+# A thin wrapper over meson. `make demo` runs the seed scenario; `make check` runs every
+# test, also under AddressSanitizer+UBSan and (the concurrency test) ThreadSanitizer.
+# Both first install missing Debian packages when run as root, or say which are missing.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
+MESON_OPTS ?=
+
+DEB_PACKAGES := meson ninja-build pkg-config gcc clang liburcu-dev libcmocka-dev \
+		libbsd-dev valgrind libclang-rt-dev python3
+
+.PHONY: all deps demo check check-plain check-asan check-tsan bench clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+		else \
+			echo "Missing packages:$$missing"; \
+			echo "Install them with: sudo apt-get install$$missing"; \
+			exit 1; \
+		fi; \
+	fi
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD) $(MESON_OPTS)
+
+$(BUILD_ASAN)/build.ninja: | deps
+	CC=clang meson setup $(BUILD_ASAN) -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dbuildtype=debug -Dbench=false $(MESON_OPTS)
+
+$(BUILD_TSAN)/build.ninja: | deps
+	CC=clang meson setup $(BUILD_TSAN) -Db_sanitize=thread -Db_lundef=false \
+		-Dbuildtype=debug -Dbench=false $(MESON_OPTS)
+
+demo: all
+	./$(BUILD)/examples/seed-demo
+
+check: check-plain check-asan check-tsan
+
+check-plain: all
+	meson test -C $(BUILD) --print-errorlogs
+
+check-asan: $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD_ASAN)
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+		meson test -C $(BUILD_ASAN) --print-errorlogs
+
+check-tsan: $(BUILD_TSAN)/build.ninja
+	ninja -C $(BUILD_TSAN)
+	TSAN_OPTIONS=halt_on_error=1 meson test -C $(BUILD_TSAN) --suite concurrency --print-errorlogs
+
+bench: all
+	./$(BUILD)/bench/busmap-bench
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)

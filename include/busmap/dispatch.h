@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Dispatch: guest reads and writes, from vCPU threads, without locks.
+ *
+ * Each vCPU thread creates one bm_vcpu on itself and passes it to every access. The context
+ * registers the thread with RCU, keeps a one-entry hint (the last flat range it hit, valid
+ * while the view's generation is unchanged) and its own counters, so a dispatch writes no
+ * cache line that another thread writes.
+ *
+ * Threads:
+ * - bm_vcpu_new: on the thread that will dispatch with it; bm_vcpu_free on that same thread.
+ * - bm_read/bm_write: only on the context's thread. Callbacks run on that thread and may
+ *   change the map (the change is visible to the next access once committed).
+ * - bm_vcpu_stats: any thread (the figures are read without synchronising, each one exact
+ *   but not a snapshot of all).
+ */
+#ifndef BUSMAP_DISPATCH_H
+#define BUSMAP_DISPATCH_H
+
+#include <busmap/space.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Positive flags a dispatch returns; 0 means every byte reached a region. */
+#define BM_ACCESS_UNASSIGNED 0x1 /* some byte had no region: read as 0xff, write dropped */
+#define BM_ACCESS_CONFLICT   0x2 /* some byte lay in an overlap of exclusive regions */
+
+/* Creates a context on the calling thread. user is returned by bm_vcpu_user. */
+BM_API int bm_vcpu_new(bm_system *sys, unsigned index, void *user, bm_vcpu **out);
+/* -EPERM if called on another thread than the one that created it. */
+BM_API int bm_vcpu_free(bm_vcpu *vcpu);
+BM_API unsigned bm_vcpu_index(const bm_vcpu *vcpu);
+BM_API void *bm_vcpu_user(const bm_vcpu *vcpu);
+
+struct bm_vcpu_stats {
+	uint64_t accesses;   /* bm_read/bm_write calls that were dispatched */
+	uint64_t unassigned; /* accesses with BM_ACCESS_UNASSIGNED */
+	uint64_t conflicts;  /* accesses with BM_ACCESS_CONFLICT */
+	uint64_t hint_hits;  /* accesses resolved by the one-entry hint */
+};
+BM_API void bm_vcpu_stats(const bm_vcpu *vcpu, struct bm_vcpu_stats *out);
+
+/*
+ * Reads or writes size (1, 2, 4 or 8) bytes at addr. An access that spans several flat
+ * ranges is split and each piece goes to its own region; bytes past 2^64 - 1 are
+ * unassigned. Returns a combination of the BM_ACCESS_* flags, or a negative errno: -EINVAL
+ * (NULL argument or bad size), -EOPNOTSUPP (size not valid for a region it reaches; no
+ * callback ran and a read gives all ones), or the first error a callback returned.
+ * A read's value is little-endian in *value; bytes that were unassigned read as 0xff.
+ */
+BM_API int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t *value);
+BM_API int bm_write(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * bm_system: the object that owns a guest's address spaces and regions.
+ *
+ * One system per virtual machine. It holds the writer lock that serialises every change
+ * to its regions and spaces, the transaction depth, and the RCU machinery that lets vCPU
+ * threads dispatch without locks while the map changes under them.
+ *
+ * Threads:
+ * - bm_system_new/bm_system_free: any thread, once, with no other call in flight.
+ * - bm_begin/bm_commit and every function that changes a region or a space: any thread.
+ *   Writers are serialised by the system's lock; a thread may nest begin/commit, and a
+ *   region callback running inside a dispatch may change the map (the change publishes
+ *   when its outermost commit runs, on that thread).
+ * - bm_synchronize: any thread that is not inside a dispatch, a listener or a callback.
+ *
+ * Errors are negative errno values; nothing here prints or aborts.
+ */
+#ifndef BUSMAP_SYSTEM_H
+#define BUSMAP_SYSTEM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library exports only what its headers declare. */
+#if defined(__GNUC__)
+#define BM_API __attribute__((visibility("default")))
+#else
+#define BM_API
+#endif
+
+typedef struct bm_system bm_system;
+
+/* Creates an empty system. Returns 0, -EINVAL (out is NULL) or -ENOMEM. */
+BM_API int bm_system_new(bm_system **out);
+
+/*
+ * Frees the system, its spaces and every region still created from it, after waiting for
+ * dispatches in flight. No vCPU context may remain (-EBUSY otherwise, nothing freed).
+ */
+BM_API int bm_system_free(bm_system *sys);
+
+/*
+ * Opens a transaction: changes made until the matching bm_commit publish together, as one
+ * new view per changed space, and listeners see one difference. Nestable; the outermost
+ * commit publishes. Between begin and commit the calling thread holds the writer lock, so
+ * other writers wait; dispatches do not.
+ */
+BM_API int bm_begin(bm_system *sys);
+
+/*
+ * Closes the innermost transaction. Returns -EPERM when the calling thread has none open.
+ * The outermost commit renders what changed, publishes it, then calls listeners and
+ * conflict callbacks on this thread. An allocation failure while rendering returns -ENOMEM;
+ * the previous view then stays published and the changes are kept for the next commit.
+ */
+BM_API int bm_commit(bm_system *sys);
+
+/*
+ * Waits until every dispatch that started before this call has returned. After
+ * bm_region_del (or bm_region_destroy) followed by bm_synchronize, no dispatch is running,
+ * or will run, a callback of that region: the device owner may free its opaque state.
+ * Returns -EDEADLK when called from inside a dispatch, a listener or an open transaction.
+ */
+BM_API int bm_synchronize(bm_system *sys);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

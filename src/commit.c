@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Publication: where a view is born.
+ *
+ * At the outermost commit each space with dirty windows re-renders just those windows,
+ * turns the pieces into flat ranges, splices them into a new version of its lookup index
+ * (sharing everything else with the old one), and publishes the new version with
+ * rcu_assign_pointer. The old version, the index nodes it no longer shares and the regions
+ * destroyed since the last commit go to the reclaimer, which frees them after a grace
+ * period. Listeners and conflict callbacks run last, on this thread.
+ */
+#include "internal.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <urcu/urcu-memb.h>
+
+void bm_view_free(struct bm_view *v)
+{
+	if (!v)
+		return;
+	bm_index_free(v->index);
+	free(v);
+}
+
+int bm_view_new_empty(struct bm_view **out)
+{
+	struct bm_view *v = calloc(1, sizeof(*v));
+	struct bm_range *whole = calloc(1, sizeof(*whole));
+	int err = v && whole ? 0 : -ENOMEM;
+	if (!err) {
+		whole->last = UINT64_MAX;
+		err = bm_index_new(whole, &v->index);
+	}
+	if (err) {
+		free(whole);
+		free(v);
+		return err;
+	}
+	*out = v;
+	return 0;
+}
+
+static int window_cmp(const void *x, const void *y)
+{
+	const struct bm_window *a = x, *b = y;
+	return a->a < b->a ? -1 : a->a > b->a;
+}
+
+/* Sorts the dirty windows and joins those that overlap or touch. */
+static size_t merge_windows(struct bm_window *w, size_t n)
+{
+	if (n == 0)
+		return 0;
+	qsort(w, n, sizeof(*w), window_cmp);
+	size_t out = 0;
+	for (size_t i = 1; i < n; i++) {
+		if (w[out].b == UINT64_MAX || w[i].a <= w[out].b + 1) {
+			if (w[i].b > w[out].b)
+				w[out].b = w[i].b;
+		} else {
+			w[++out] = w[i];
+		}
+	}
+	return out + 1;
+}
+
+/*
+ * Widens [a, b] to whole ranges of idx, plus one neighbouring range on each side, so that
+ * new pieces can join their neighbours (the view stays as simplified as QEMU's).
+ */
+static void widen(const struct bm_index *idx, uint64_t *a, uint64_t *b)
+{
+	*a = bm_index_lookup(idx, *a)->start;
+	if (*a)
+		*a = bm_index_lookup(idx, *a - 1)->start;
+	*b = bm_index_lookup(idx, *b)->last;
+	if (*b != UINT64_MAX)
+		*b = bm_index_lookup(idx, *b + 1)->last;
+}
+
+/*
+ * Where conflicts cover the window, as disjoint sorted spans: conflicts of different pairs
+ * may overlap each other, and a flat range only needs to know whether it is in one.
+ */
+static int conflict_cover(const struct bm_conflict_set *c, struct bm_window **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (c->n == 0)
+		return 0;
+	struct bm_window *w = malloc(c->n * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		if (k && (w[k - 1].b == UINT64_MAX || c->v[i].start <= w[k - 1].b + 1)) {
+			if (c->v[i].last > w[k - 1].b)
+				w[k - 1].b = c->v[i].last;
+		} else {
+			w[k++] = (struct bm_window){c->v[i].start, c->v[i].last};
+		}
+	}
+	*out = w;
+	*n = k;
+	return 0;
+}
+
+struct cover {
+	const struct bm_window *w;
+	size_t n, k;
+};
+
+/* Is pos inside a conflict, and up to where does that answer hold? */
+static bool cover_at(struct cover *cv, uint64_t pos, uint64_t *until)
+{
+	while (cv->k < cv->n && cv->w[cv->k].b < pos)
+		cv->k++;
+	if (cv->k < cv->n && cv->w[cv->k].a <= pos) {
+		*until = cv->w[cv->k].b;
+		return true;
+	}
+	*until = cv->k < cv->n ? cv->w[cv->k].a - 1 : UINT64_MAX;
+	return false;
+}
+
+struct builder {
+	struct bm_range **v;
+	size_t n, cap;
+};
+
+static void builder_release(struct builder *bd, bool free_ranges)
+{
+	for (size_t i = 0; free_ranges && i < bd->n; i++)
+		free(bd->v[i]);
+	free(bd->v);
+	*bd = (struct builder){0};
+}
+
+/* Appends [s, e] of leaf (offset off at s), joining the previous range when seamless. */
+static int builder_add(struct builder *bd, uint64_t s, uint64_t e, bm_region *leaf, uint64_t off,
+		       uint32_t flags)
+{
+	if (bd->n) {
+		struct bm_range *l = bd->v[bd->n - 1];
+		if (l->region == leaf && l->flags == flags && l->last + 1 == s &&
+		    (!leaf || l->offset + (l->last - l->start) + 1 == off)) {
+			l->last = e;
+			return 0;
+		}
+	}
+	if (bd->n == bd->cap) {
+		size_t cap = bd->cap ? bd->cap * 2 : 16;
+		struct bm_range **v = realloc(bd->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		bd->v = v;
+		bd->cap = cap;
+	}
+	struct bm_range *r = malloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	*r = (struct bm_range){s, e, leaf, leaf ? off : 0, leaf ? leaf->last : 0, flags};
+	bd->v[bd->n++] = r;
+	return 0;
+}
+
+/* Adds [s, e] of one piece (or of nothing), split where conflict coverage changes. */
+static int build_span(struct builder *bd, struct cover *cv, uint64_t s, uint64_t e,
+		      bm_region *leaf, uint64_t off)
+{
+	for (;;) {
+		uint64_t until;
+		bool in = cover_at(cv, s, &until);
+		uint64_t end = until < e ? until : e;
+		int err = builder_add(bd, s, end, leaf, off, in ? BM_RANGE_CONFLICT : 0);
+		if (err || end == e)
+			return err;
+		off += end - s + 1;
+		s = end + 1;
+	}
+}
+
+/* Turns the pieces of [a, b] into contiguous flat ranges covering exactly [a, b]. */
+static int build_ranges(const struct bm_pieces *pc, const struct bm_conflict_set *conf,
+			uint64_t a, uint64_t b, struct builder *bd)
+{
+	struct cover cv = {0};
+	struct bm_window *w;
+	int err = conflict_cover(conf, &w, &cv.n);
+	cv.w = w;
+	uint64_t pos = a;
+	bool done = false;
+	for (size_t i = 0; !err && i < pc->n; i++) {
+		const struct bm_piece *p = &pc->v[i];
+		if (p->start > pos)
+			err = build_span(bd, &cv, pos, p->start - 1, NULL, 0);
+		if (!err)
+			err = build_span(bd, &cv, p->start, p->last, p->leaf, p->leaf_offset);
+		done = p->last == b;
+		if (done)
+			break;
+		pos = p->last + 1;
+	}
+	if (!err && !done)
+		err = build_span(bd, &cv, pos, b, NULL, 0);
+	free(w);
+	return err;
+}
+
+static bool same_range(const struct bm_range *x, const struct bm_range *y)
+{
+	return x->start == y->start && x->last == y->last && x->region == y->region &&
+	       x->offset == y->offset && x->flags == y->flags;
+}
+
+/* Records, for listeners, what left [a, b] and what came. Both lists are sorted. */
+static int diff_window(const struct bm_index *old, uint64_t a, const struct builder *bd,
+		       struct bm_diff *d)
+{
+	const struct bm_range *o = bm_index_lookup(old, a);
+	size_t j = 0;
+	uint64_t b = bd->v[bd->n - 1]->last;
+	int err = 0;
+	while (!err && (o || j < bd->n)) {
+		const struct bm_range *n = j < bd->n ? bd->v[j] : NULL;
+		if (o && n && same_range(o, n)) {
+			o = o->last == b ? NULL : bm_index_next(old, o);
+			j++;
+		} else if (o && (!n || o->start <= n->start)) {
+			err = bm_diff_push(d, false, o);
+			o = o->last == b ? NULL : bm_index_next(old, o);
+		} else {
+			err = bm_diff_push(d, true, n);
+			j++;
+		}
+	}
+	return err;
+}
+
+struct space_commit {
+	struct bm_index *idx;
+	struct bm_garbage *garbage;
+	struct bm_diff diff;
+};
+
+/* [a, b] is widened, and no other window of this commit touches it. */
+static int render_one(bm_space *space, struct space_commit *sc, uint64_t a, uint64_t b)
+{
+	struct bm_pieces pc = {0};
+	struct bm_conflict_set fresh = {0};
+	struct builder bd = {0};
+	int err = bm_render_window(space, a, b, &pc, &fresh);
+	if (!err)
+		err = build_ranges(&pc, &fresh, a, b, &bd);
+	if (!err)
+		err = bm_conflict_replace(&space->conflicts, a, b, &fresh);
+	if (!err)
+		err = diff_window(sc->idx, a, &bd, &sc->diff);
+	struct bm_index *next = NULL;
+	if (!err)
+		err = bm_index_replace(sc->idx, a, b, bd.v, bd.n, &next, sc->garbage);
+	builder_release(&bd, err != 0);
+	if (!err)
+		sc->idx = next;
+	bm_pieces_release(&pc);
+	bm_conflict_set_release(&fresh);
+	return err;
+}
+
+static int render_dirty(bm_space *space, struct space_commit *sc)
+{
+	struct bm_window whole = {0, UINT64_MAX};
+	struct bm_window *w = &whole;
+	size_t n = 1;
+	if (!space->dirty_all) {
+		/* Widen first, then merge: windows that share a neighbour become one, so each
+		 * range is replaced at most once and listeners never see a range come and go
+		 * within one commit. */
+		w = space->dirty;
+		for (size_t i = 0; i < space->ndirty; i++)
+			widen(sc->idx, &w[i].a, &w[i].b);
+		n = merge_windows(space->dirty, space->ndirty);
+	}
+	int err = 0;
+	for (size_t i = 0; !err && i < n; i++)
+		err = render_one(space, sc, w[i].a, w[i].b);
+	return err;
+}
+
+static void publish_view(bm_space *space, struct bm_view *nv, struct space_commit *sc,
+			 struct bm_batch *batch)
+{
+	struct bm_view *old = space->view;
+	nv->generation = old->generation + 1;
+	nv->index = sc->idx;
+	rcu_assign_pointer(space->view, nv);
+	batch->view = old;
+	bm_reclaimer_push(space->sys->reclaimer, batch);
+}
+
+/*
+ * Re-renders a space's dirty windows and publishes the result. If rendering fails part
+ * way (-ENOMEM), the windows done so far are still published, since each is a correct
+ * picture of the tree, and every window stays dirty for the next commit.
+ */
+static int publish_space(bm_space *space)
+{
+	bm_system *sys = space->sys;
+	struct bm_view *nv = malloc(sizeof(*nv));
+	struct bm_batch *batch = calloc(1, sizeof(*batch));
+	struct bm_conflict_set before = {0};
+	int err = nv && batch ? 0 : -ENOMEM;
+	if (!err)
+		err = bm_conflict_set_copy(&before, &space->conflicts);
+	if (err) {
+		free(nv);
+		bm_batch_free_now(batch);
+		return err;
+	}
+	struct space_commit sc = {.idx = space->view->index, .garbage = &batch->bag};
+	err = render_dirty(space, &sc);
+	if (sc.idx != space->view->index) {
+		publish_view(space, nv, &sc, batch);
+	} else {
+		free(nv);
+		bm_batch_free_now(batch);
+	}
+	if (!err) {
+		space->ndirty = 0;
+		space->dirty_all = false;
+	}
+	sys->notifying = true;
+	bm_listeners_notify(space, &sc.diff);
+	bm_conflict_notify(space, &before, &space->conflicts);
+	sys->notifying = false;
+	bm_diff_release(&sc.diff);
+	bm_conflict_set_release(&before);
+	return err;
+}
+
+int bm_publish(bm_system *sys)
+{
+	int err = 0;
+	for (struct bm_link *l = sys->spaces.next; l != &sys->spaces; l = l->next) {
+		bm_space *s = BM_CONTAINER_OF(l, bm_space, link);
+		if (s->dirty_all || s->ndirty) {
+			int e = publish_space(s);
+			err = err ? err : e;
+		}
+	}
+	/* Destroyed regions are out of every view only now. */
+	bm_reclaimer_push(sys->reclaimer, sys->doomed);
+	sys->doomed = NULL;
+	return err;
+}

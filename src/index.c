@@ -1,0 +1,758 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The flat-view index: a persistent radix trie over address bits, with path compression and
+ * a fanout chosen per node.
+ *
+ * A node covers an aligned block of 2^bits addresses [base, base + span_last], cut into
+ * 2^order equal slots of 2^shift addresses (shift + order == bits). A slot holds either a
+ * range pointer, when the whole slot lies inside that range, or a tagged pointer to a child
+ * node, when range boundaries fall inside the slot. The set of addresses a node answers for
+ * (its extent) is the parent's slot, or every address for the root; the node's block is the
+ * smallest aligned block inside its extent that holds all of the extent's boundaries, so a
+ * lone small range deep in a large gap costs one tiny node rather than a chain of them.
+ * Addresses of the extent below or above the block belong to one range each, which the node
+ * keeps in below and above (NULL when the block starts or ends with the extent: never used).
+ *
+ * The fanout is picked when a node is built, from the number of boundaries in its extent
+ * (about four slots per boundary, at most 2^BM_MAX_ORDER slots), and never above what it
+ * takes to separate every boundary: dense areas get wide nodes, so that a lookup usually
+ * takes two or three levels, each a subtraction, a comparison, a shift and a load.
+ *
+ * Invariants that everything below relies on:
+ *  - every range pointer a node holds applies to some address of the node's extent, so a
+ *    subtree whose extent misses an edit's window holds no range of the window, and can be
+ *    shared as is by the next version;
+ *  - count is the number of boundaries (range starts) in (extent lo, extent hi].
+ *
+ * An edit copies the nodes whose extents meet the window and keep fitting it, rebuilds from
+ * scratch the smallest subtrees that no longer fit (a new boundary outside the block, or a
+ * boundary count that drifted far from the one the fanout was chosen for), and shares the
+ * rest. Drift-triggered rebuilds only happen after the subtree's boundary count has changed
+ * by a large factor, so their cost is amortized over the edits that caused the change.
+ */
+#include "index.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Slots tag child nodes, so that a lookup returns range pointers without untagging. */
+#define BM_TAG_NODE ((uintptr_t)1)
+
+/* Aim for 2^BM_FAN_SLACK slots per boundary: most slots then hold a single range. */
+#define BM_FAN_SLACK 2
+/* Widest node: 4096 slots (32 KiB). Wider would cut lookups in big maps by a level, at the
+ * price of copying that many slots on every edit below the node. */
+#define BM_MAX_ORDER 12
+/* Rebuild a subtree when its ideal fanout has grown 4x, or shrunk 8x, since it was built. */
+#define BM_GROW_ORDERS   2
+#define BM_SHRINK_ORDERS 3
+
+/*
+ * A version is its root node: a lookup then starts without a load or a test, and as an
+ * edit always makes a new root, the version header costs no allocation of its own.
+ */
+struct bm_node {
+	uint64_t nbase;     /* 0 - first address of the block: addr + nbase is one add */
+	uint64_t span_last; /* block size - 1 (UINT64_MAX: the whole space) */
+	unsigned shift;     /* log2 of the slot size; at most 63 */
+	unsigned order;     /* log2 of the slot count */
+	struct bm_range *below; /* the extent's addresses before the block; NULL if none */
+	struct bm_range *above; /* the extent's addresses after the block; NULL if none */
+	size_t count;           /* boundaries in the extent, after the extent's first address */
+	size_t built;           /* count when the node's geometry was chosen */
+	size_t bytes;           /* root only: bm_index_bytes */
+	uintptr_t slot[];
+};
+
+#ifdef BM_INDEX_TESTING
+/* Lets the unit test make any allocation fail; not part of normal builds. */
+static bool (*bm_index_test_fail_alloc)(void);
+
+static void *bm_malloc(size_t size)
+{
+	if (bm_index_test_fail_alloc && bm_index_test_fail_alloc())
+		return NULL;
+	return malloc(size);
+}
+
+static void *bm_realloc(void *p, size_t size)
+{
+	if (bm_index_test_fail_alloc && bm_index_test_fail_alloc())
+		return NULL;
+	return realloc(p, size);
+}
+#else
+#define bm_malloc  malloc
+#define bm_realloc realloc
+#endif
+
+static bool bm_is_node(uintptr_t p)
+{
+	return p & BM_TAG_NODE;
+}
+
+static struct bm_node *bm_node_of(uintptr_t p)
+{
+	return (struct bm_node *)(p - BM_TAG_NODE);
+}
+
+static uintptr_t bm_tag(struct bm_node *n)
+{
+	return (uintptr_t)n + BM_TAG_NODE;
+}
+
+static size_t bm_node_size(unsigned order)
+{
+	return sizeof(struct bm_node) + (sizeof(uintptr_t) << order);
+}
+
+static uint64_t bm_min(uint64_t x, uint64_t y)
+{
+	return x < y ? x : y;
+}
+
+static uint64_t bm_max(uint64_t x, uint64_t y)
+{
+	return x > y ? x : y;
+}
+
+static uint64_t bm_base(const struct bm_node *n)
+{
+	return 0 - n->nbase;
+}
+
+static uint64_t bm_slot_lo(const struct bm_node *n, size_t j)
+{
+	return bm_base(n) + ((uint64_t)j << n->shift);
+}
+
+static uint64_t bm_slot_mask(const struct bm_node *n)
+{
+	return (UINT64_C(1) << n->shift) - 1;
+}
+
+static struct bm_node *bm_root(const struct bm_index *idx)
+{
+	return (struct bm_node *)idx;
+}
+
+static struct bm_range *bm_find_range(const struct bm_node *n, uint64_t addr)
+{
+	for (;;) {
+		uint64_t rel = addr + n->nbase;
+
+		/* One unsigned comparison catches both sides of the block. */
+		if (rel > n->span_last)
+			return addr < bm_base(n) ? n->below : n->above;
+
+		uintptr_t p = n->slot[rel >> n->shift];
+
+		if (!bm_is_node(p))
+			return (struct bm_range *)p;
+		n = bm_node_of(p);
+	}
+}
+
+const struct bm_range *bm_index_lookup(const struct bm_index *idx, uint64_t addr)
+{
+	return bm_find_range(bm_root(idx), addr);
+}
+
+const struct bm_range *bm_index_next(const struct bm_index *idx, const struct bm_range *r)
+{
+	return r->last == UINT64_MAX ? NULL : bm_find_range(bm_root(idx), r->last + 1);
+}
+
+size_t bm_index_bytes(const struct bm_index *idx)
+{
+	return bm_root(idx)->bytes;
+}
+
+/* ---- garbage ---- */
+
+int bm_garbage_reserve(struct bm_garbage *g, size_t n)
+{
+	if (g->cap - g->n >= n)
+		return 0;
+	if (n > SIZE_MAX / sizeof(void *) - g->n)
+		return -ENOMEM;
+	size_t cap = g->cap ? g->cap : 16;
+	while (cap < g->n + n)
+		cap = cap > SIZE_MAX / (2 * sizeof(void *)) ? g->n + n : cap * 2;
+	void **ptrs = bm_realloc(g->ptrs, cap * sizeof(void *));
+	if (!ptrs)
+		return -ENOMEM;
+	g->ptrs = ptrs;
+	g->cap = cap;
+	return 0;
+}
+
+int bm_garbage_add(struct bm_garbage *g, void *p)
+{
+	int err = bm_garbage_reserve(g, 1);
+
+	if (!err)
+		g->ptrs[g->n++] = p;
+	return err;
+}
+
+void bm_garbage_free_all(struct bm_garbage *g)
+{
+	for (size_t i = 0; i < g->n; i++)
+		free(g->ptrs[i]);
+	g->n = 0;
+}
+
+void bm_garbage_release(struct bm_garbage *g)
+{
+	free(g->ptrs);
+	g->ptrs = NULL;
+	g->n = 0;
+	g->cap = 0;
+}
+
+/* ---- walking a subtree ---- */
+
+/* Calls node for every node of a subtree (children first, so it may free them) and range
+ * for every range it holds, once each, in address order. */
+struct bm_visitor {
+	int (*node)(struct bm_visitor *v, struct bm_node *n);
+	int (*range)(struct bm_visitor *v, struct bm_range *r);
+	struct bm_range *prev; /* a range spanning several slots is met once per slot */
+};
+
+static int bm_visit_range(struct bm_visitor *v, struct bm_range *r)
+{
+	if (!v->range || r == v->prev)
+		return 0;
+	v->prev = r;
+	return v->range(v, r);
+}
+
+static int bm_walk(struct bm_visitor *v, uintptr_t p)
+{
+	if (!bm_is_node(p))
+		return bm_visit_range(v, (struct bm_range *)p);
+
+	struct bm_node *n = bm_node_of(p);
+	int err = n->below ? bm_visit_range(v, n->below) : 0;
+
+	for (size_t j = 0; !err && j < (size_t)1 << n->order; j++)
+		if (n->slot[j] && (v->range || bm_is_node(n->slot[j])))
+			err = bm_walk(v, n->slot[j]);
+	if (!err && n->above)
+		err = bm_visit_range(v, n->above);
+	if (!err && v->node)
+		err = v->node(v, n);
+	return err;
+}
+
+struct bm_freer {
+	struct bm_visitor v;
+	struct bm_range *pending; /* freed once the walk is past it */
+};
+
+static int bm_free_node(struct bm_visitor *v, struct bm_node *n)
+{
+	(void)v;
+	free(n);
+	return 0;
+}
+
+static int bm_free_range(struct bm_visitor *v, struct bm_range *r)
+{
+	struct bm_freer *f = (struct bm_freer *)v;
+
+	free(f->pending);
+	f->pending = r;
+	return 0;
+}
+
+/* ---- versions ---- */
+
+/* A root for a version made of one range: two slots, as one would need a shift by 64. */
+static void bm_init_single(struct bm_node *n, struct bm_range *whole)
+{
+	n->nbase = 0;
+	n->span_last = UINT64_MAX;
+	n->shift = 63;
+	n->order = 1;
+	n->below = NULL;
+	n->above = NULL;
+	n->count = 0;
+	n->built = 0;
+	n->slot[0] = (uintptr_t)whole;
+	n->slot[1] = (uintptr_t)whole;
+}
+
+int bm_index_new(struct bm_range *whole, struct bm_index **out)
+{
+	if (whole->start != 0 || whole->last != UINT64_MAX)
+		return -EINVAL;
+
+	struct bm_node *root = bm_malloc(bm_node_size(1));
+
+	if (!root)
+		return -ENOMEM;
+	bm_init_single(root, whole);
+	root->bytes = bm_node_size(1) + sizeof(*whole);
+	*out = (struct bm_index *)root;
+	return 0;
+}
+
+void bm_index_free(struct bm_index *idx)
+{
+	if (!idx)
+		return;
+
+	struct bm_freer f = {.v = {.node = bm_free_node, .range = bm_free_range}};
+
+	bm_walk(&f.v, bm_tag(bm_root(idx)));
+	free(f.pending);
+}
+
+/* ---- building ---- */
+
+struct bm_rvec {
+	struct bm_range **v;
+	size_t n, cap;
+};
+
+static int bm_rvec_push(struct bm_rvec *rv, struct bm_range *r)
+{
+	if (rv->n == rv->cap) {
+		size_t cap = rv->cap ? 2 * rv->cap : 64;
+
+		if (cap > SIZE_MAX / sizeof(*rv->v))
+			return -ENOMEM;
+
+		struct bm_range **v = bm_realloc(rv->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		rv->v = v;
+		rv->cap = cap;
+	}
+	rv->v[rv->n++] = r;
+	return 0;
+}
+
+/* One edit in progress: the old version, the window and its new ranges, and the nodes
+ * allocated (to free on failure) and orphaned (to hand to garbage on success) so far. */
+struct bm_edit {
+	const struct bm_index *old;
+	uint64_t a, b;
+	struct bm_range *const *rs; /* new ranges of the window */
+	size_t n;
+	struct bm_rvec old_rs; /* old ranges of the window */
+	struct bm_garbage fresh;
+	struct bm_garbage dead;
+	size_t added, removed; /* node bytes */
+	int err;
+};
+
+static unsigned bm_ceil_log2(size_t x)
+{
+	return x <= 1 ? 0 : 64 - (unsigned)__builtin_clzll((unsigned long long)x - 1);
+}
+
+/* The fanout (as a log2) a node over count boundaries should get, separation aside. */
+static unsigned bm_fan_order(size_t count)
+{
+	unsigned order = bm_ceil_log2(count) + BM_FAN_SLACK;
+
+	return order < BM_MAX_ORDER ? order : BM_MAX_ORDER;
+}
+
+static struct bm_node *bm_node_alloc(struct bm_edit *e, unsigned order)
+{
+	size_t size = bm_node_size(order);
+	struct bm_node *n = bm_malloc(size);
+
+	if (!n || bm_garbage_add(&e->fresh, n)) {
+		free(n);
+		e->err = -ENOMEM;
+		return NULL;
+	}
+	e->added += size;
+	return n;
+}
+
+/* The smallest slot size (as a log2) with which 2^order slots, starting at first rounded
+ * down to a slot, reach upper; 64 - order when only the whole space does. */
+static unsigned bm_fit_shift(uint64_t first, uint64_t upper, unsigned order)
+{
+	uint64_t width = upper - first;
+	unsigned bits = width ? 64 - (unsigned)__builtin_clzll(width) : 0;
+	unsigned shift = bits > order ? bits - order : 0;
+
+	for (; shift + order < 64; shift++) {
+		uint64_t base = first & ~((UINT64_C(1) << shift) - 1);
+
+		if (upper - base <= (UINT64_C(1) << (shift + order)) - 1)
+			break;
+	}
+	return shift;
+}
+
+/* The geometry of a node for the boundaries rs[1..k), k >= 2. */
+static void bm_choose_geometry(struct bm_node *n, struct bm_range *const *rs, size_t k)
+{
+	/* The block must hold every boundary b, in the sense base <= b <= block last + 1:
+	 * addresses on either side of the block then belong to one range each. */
+	uint64_t first = rs[1]->start;
+	uint64_t upper = rs[k - 1]->start > first ? rs[k - 1]->start - 1 : first;
+	unsigned order = bm_fan_order(k - 1), align = 63;
+
+	for (size_t i = 1; i < k; i++) {
+		unsigned t = (unsigned)__builtin_ctzll(rs[i]->start);
+
+		align = t < align ? t : align;
+	}
+	/* Fewer slots will do if they are small enough to separate all the boundaries: with
+	 * a slot size dividing every boundary, no slot holds one inside. */
+	for (unsigned o = 0; o < order; o++) {
+		if (bm_fit_shift(first, upper, o) <= align) {
+			order = o;
+			break;
+		}
+	}
+
+	/* shift <= 63: when order is 0, shift <= align. */
+	unsigned shift = bm_fit_shift(first, upper, order);
+	uint64_t span_last = shift + order == 64 ? UINT64_MAX : (UINT64_C(1) << (shift + order)) - 1;
+	uint64_t base = first & ~((UINT64_C(1) << shift) - 1);
+
+	/* Near the top, slide the block down rather than let it wrap around. */
+	if (base > UINT64_MAX - span_last)
+		base = 0 - span_last - 1;
+	n->nbase = 0 - base;
+	n->span_last = span_last;
+	n->shift = shift;
+	n->order = order;
+}
+
+/* A fresh subtree for the extent [lo, hi], over the ranges rs[0..k) that meet it (rs[0]
+ * holds lo, rs[k - 1] holds hi). Returns 0 on failure, with e->err set. */
+static uintptr_t bm_build(struct bm_edit *e, struct bm_range *const *rs, size_t k, uint64_t lo,
+			  uint64_t hi)
+{
+	if (k == 1)
+		return (uintptr_t)rs[0];
+
+	struct bm_node geom;
+
+	bm_choose_geometry(&geom, rs, k);
+
+	struct bm_node *n = bm_node_alloc(e, geom.order);
+
+	if (!n)
+		return 0;
+	*n = geom;
+
+	uint64_t base = bm_base(n), last = base + n->span_last;
+
+	n->below = base > lo ? rs[0] : NULL;
+	n->above = last < hi ? rs[k - 1] : NULL;
+	n->count = k - 1;
+	n->built = k - 1;
+
+	size_t i = 0;
+
+	for (size_t j = 0; j < (size_t)1 << n->order; j++) {
+		uint64_t slo = bm_slot_lo(n, j), shi = slo + bm_slot_mask(n);
+
+		/* The block may overhang the extent; lookups never reach slots outside it. */
+		if (shi < lo || slo > hi) {
+			n->slot[j] = 0;
+			continue;
+		}
+		slo = slo > lo ? slo : lo;
+		shi = shi < hi ? shi : hi;
+		while (rs[i]->last < slo)
+			i++;
+
+		size_t end = i;
+
+		while (end + 1 < k && rs[end + 1]->start <= shi)
+			end++;
+
+		uintptr_t child = bm_build(e, rs + i, end - i + 1, slo, shi);
+
+		if (!child)
+			return 0;
+		n->slot[j] = child;
+		i = end;
+	}
+	return bm_tag(n);
+}
+
+/* ---- editing ---- */
+
+/* The largest i with rs[i]->start <= x; rs[0]->start <= x. */
+static size_t bm_bsearch(struct bm_range *const *rs, size_t k, uint64_t x)
+{
+	size_t lo = 0, hi = k;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rs[mid]->start <= x)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* How many of rs[1..k) start in (lo, hi]. */
+static size_t bm_starts_in(struct bm_range *const *rs, size_t k, uint64_t lo, uint64_t hi)
+{
+	if (k < 2 || rs[k - 1]->start <= lo || rs[1]->start > hi)
+		return 0;
+
+	size_t from = rs[1]->start > lo ? 1 : bm_bsearch(rs, k, lo) + 1;
+	size_t to = bm_bsearch(rs, k, hi);
+
+	return to >= from ? to - from + 1 : 0;
+}
+
+/* The range holding addr in the version being built. */
+static struct bm_range *bm_new_lookup(const struct bm_edit *e, uint64_t addr)
+{
+	if (addr >= e->a && addr <= e->b)
+		return e->rs[bm_bsearch(e->rs, e->n, addr)];
+	return bm_find_range(bm_root(e->old), addr);
+}
+
+static int bm_bury_node(struct bm_visitor *v, struct bm_node *n);
+
+struct bm_burier {
+	struct bm_visitor v;
+	struct bm_edit *e;
+};
+
+static int bm_bury_node(struct bm_visitor *v, struct bm_node *n)
+{
+	struct bm_edit *e = ((struct bm_burier *)v)->e;
+
+	if (bm_garbage_add(&e->dead, n)) {
+		e->err = -ENOMEM;
+		return e->err;
+	}
+	e->removed += bm_node_size(n->order);
+	return 0;
+}
+
+/* Every node of an old subtree the new version will not use goes to the dead list. */
+static int bm_bury(struct bm_edit *e, uintptr_t p)
+{
+	struct bm_burier b = {.v = {.node = bm_bury_node}, .e = e};
+
+	return bm_walk(&b.v, p);
+}
+
+/* A fresh subtree for an extent inside the window. */
+static uintptr_t bm_build_window(struct bm_edit *e, uint64_t lo, uint64_t hi)
+{
+	size_t i = bm_bsearch(e->rs, e->n, lo);
+	size_t end = bm_bsearch(e->rs, e->n, hi);
+
+	return bm_build(e, e->rs + i, end - i + 1, lo, hi);
+}
+
+/* Collects, in address order, the ranges the new version has over [lo, hi]: the old
+ * subtree's, with the window's new ranges in place of its old ones. */
+struct bm_gatherer {
+	struct bm_burier b;
+	struct bm_rvec out;
+	uint64_t lo, hi;
+	bool spliced;
+};
+
+static int bm_gather_range(struct bm_visitor *v, struct bm_range *r)
+{
+	struct bm_gatherer *g = (struct bm_gatherer *)v;
+	struct bm_edit *e = g->b.e;
+	int err = 0;
+
+	if (r->start < e->a || r->last > e->b)
+		return bm_rvec_push(&g->out, r);
+	if (g->spliced)
+		return 0;
+	g->spliced = true;
+
+	size_t i = bm_bsearch(e->rs, e->n, g->lo > e->a ? g->lo : e->a);
+	size_t end = bm_bsearch(e->rs, e->n, g->hi < e->b ? g->hi : e->b);
+
+	for (; !err && i <= end; i++)
+		err = bm_rvec_push(&g->out, e->rs[i]);
+	return err;
+}
+
+/* Replaces an old subtree over [lo, hi] by a fresh one for the new version. */
+static uintptr_t bm_rebuild(struct bm_edit *e, uintptr_t p, uint64_t lo, uint64_t hi)
+{
+	struct bm_gatherer g = {
+		.b = {.v = {.node = bm_bury_node, .range = bm_gather_range}, .e = e},
+		.lo = lo,
+		.hi = hi,
+	};
+	uintptr_t res = 0;
+
+	if (bm_walk(&g.b.v, p))
+		e->err = -ENOMEM;
+	else
+		res = bm_build(e, g.out.v, g.out.n, lo, hi);
+	free(g.out.v);
+	return res;
+}
+
+static uintptr_t bm_update(struct bm_edit *e, uintptr_t p, uint64_t lo, uint64_t hi);
+
+/* A copy of old node t over [lo, hi], same geometry, with the slots and edges the window
+ * meets updated. */
+static uintptr_t bm_copy_update(struct bm_edit *e, struct bm_node *t, uint64_t lo, uint64_t hi,
+				size_t count)
+{
+	struct bm_node *n = bm_node_alloc(e, t->order);
+
+	if (!n)
+		return 0;
+	memcpy(n, t, bm_node_size(t->order));
+	if (bm_garbage_add(&e->dead, t)) {
+		e->err = -ENOMEM;
+		return 0;
+	}
+	e->removed += bm_node_size(t->order);
+	n->count = count;
+
+	uint64_t base = bm_base(n), last = base + n->span_last;
+
+	uint64_t from = bm_max(e->a, bm_max(base, lo)), to = bm_min(e->b, bm_min(last, hi));
+
+	for (size_t j = (from - base) >> n->shift; from <= to && j <= (to - base) >> n->shift; j++) {
+		uint64_t slo = bm_slot_lo(n, j);
+		uintptr_t child = bm_update(e, n->slot[j], bm_max(slo, lo),
+					    bm_min(slo + bm_slot_mask(n), hi));
+
+		if (!child)
+			return 0;
+		n->slot[j] = child;
+	}
+	if (n->below)
+		n->below = bm_new_lookup(e, base - 1);
+	if (n->above)
+		n->above = bm_new_lookup(e, last + 1);
+	return bm_tag(n);
+}
+
+/* The new version's subtree for the extent [lo, hi], which meets the window, from the old
+ * version's subtree p there. Returns 0 on failure, with e->err set. */
+static uintptr_t bm_update(struct bm_edit *e, uintptr_t p, uint64_t lo, uint64_t hi)
+{
+	/* A single old range meeting the window lies inside it: the window is whole ranges. */
+	if (!bm_is_node(p))
+		return bm_build_window(e, lo, hi);
+	if (lo >= e->a && hi <= e->b) {
+		if (bm_bury(e, p))
+			return 0;
+		return bm_build_window(e, lo, hi);
+	}
+
+	struct bm_node *t = bm_node_of(p);
+	/* Boundaries only change strictly inside the window: a and b + 1 stay. */
+	size_t count = t->count + bm_starts_in(e->rs, e->n, lo, hi) -
+		       bm_starts_in(e->old_rs.v, e->old_rs.n, lo, hi);
+
+	if (!count) {
+		if (bm_bury(e, p))
+			return 0;
+		return (uintptr_t)bm_new_lookup(e, lo);
+	}
+
+	uint64_t first = bm_new_lookup(e, lo)->last + 1;
+	uint64_t upper = bm_new_lookup(e, hi)->start - 1;
+	bool fits = first >= bm_base(t) && upper <= bm_base(t) + t->span_last;
+	unsigned want = bm_fan_order(count), had = bm_fan_order(t->built);
+
+	if (!fits || want >= had + BM_GROW_ORDERS || want + BM_SHRINK_ORDERS <= had)
+		return bm_rebuild(e, p, lo, hi);
+	return bm_copy_update(e, t, lo, hi, count);
+}
+
+static int bm_check_window(const struct bm_index *old, uint64_t a, uint64_t b,
+			   struct bm_range *const *ranges, size_t n)
+{
+	if (!n || a > b || ranges[0]->start != a || ranges[n - 1]->last != b)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (ranges[i]->start > ranges[i]->last ||
+		    (i && ranges[i]->start != ranges[i - 1]->last + 1))
+			return -EINVAL;
+	if (bm_find_range(bm_root(old), a)->start != a || bm_find_range(bm_root(old), b)->last != b)
+		return -EINVAL;
+	return 0;
+}
+
+static void bm_edit_release(struct bm_edit *e)
+{
+	free(e->old_rs.v);
+	bm_garbage_release(&e->fresh);
+	bm_garbage_release(&e->dead);
+}
+
+int bm_index_replace(const struct bm_index *old, uint64_t a, uint64_t b,
+		     struct bm_range *const *ranges, size_t n, struct bm_index **out,
+		     struct bm_garbage *garbage)
+{
+	int err = bm_check_window(old, a, b, ranges, n);
+
+	if (err)
+		return err;
+
+	struct bm_edit e = {.old = old, .a = a, .b = b, .rs = ranges, .n = n};
+	struct bm_node *oroot = bm_root(old), *root;
+	uintptr_t p = 0;
+
+	for (struct bm_range *r = bm_find_range(oroot, a);; r = bm_find_range(oroot, r->last + 1)) {
+		if (bm_rvec_push(&e.old_rs, r))
+			goto fail;
+		if (r->last >= b)
+			break;
+	}
+	/* The old root is always among the dead: every edit makes a new root. */
+	p = bm_update(&e, bm_tag(oroot), 0, UINT64_MAX);
+	if (!p)
+		goto fail;
+	if (bm_is_node(p)) {
+		root = bm_node_of(p);
+	} else {
+		root = bm_node_alloc(&e, 1);
+		if (!root)
+			goto fail;
+		bm_init_single(root, (struct bm_range *)p);
+	}
+	if (bm_garbage_reserve(garbage, e.dead.n + e.old_rs.n))
+		goto fail;
+
+	/* Nothing can fail from here on. */
+	for (size_t i = 0; i < e.dead.n; i++)
+		garbage->ptrs[garbage->n++] = e.dead.ptrs[i];
+	for (size_t i = 0; i < e.old_rs.n; i++)
+		garbage->ptrs[garbage->n++] = e.old_rs.v[i];
+	root->bytes = oroot->bytes + e.added - e.removed + n * sizeof(struct bm_range) -
+		      e.old_rs.n * sizeof(struct bm_range);
+	bm_edit_release(&e);
+	*out = (struct bm_index *)root;
+	return 0;
+
+fail:
+	for (size_t i = 0; i < e.fresh.n; i++)
+		free(e.fresh.ptrs[i]);
+	bm_edit_release(&e);
+	return -ENOMEM;
+}

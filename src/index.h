@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The lookup structure over a flat view: a persistent (copy-on-write) map that sends every
+ * 64-bit address to the flat range containing it.
+ *
+ * A version (struct bm_index) is immutable once built, so vCPU threads read it without
+ * locks while the writer builds the next version from it. An edit copies only the nodes on
+ * the paths it changes and shares the rest with the old version; what the new version no
+ * longer uses is handed to the caller as garbage, to be freed after an RCU grace period.
+ *
+ * Only the writer (holding the system's writer lock) builds versions; any thread may look
+ * up in a version it reached through rcu_dereference.
+ */
+#ifndef BUSMAP_SRC_INDEX_H
+#define BUSMAP_SRC_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bm_region;
+
+#define BM_RANGE_CONFLICT 0x1u
+
+/* One range of a flat view. Immutable once placed in an index. */
+struct bm_range {
+	uint64_t start;
+	uint64_t last; /* inclusive */
+	struct bm_region *region; /* terminal io or ram region; NULL: unassigned */
+	uint64_t offset;          /* of start, within region */
+	uint64_t region_last;     /* region's size - 1 when rendered: bounds widened accesses */
+	uint32_t flags;           /* BM_RANGE_* */
+};
+
+struct bm_index;
+
+/* Pointers whose memory may be freed with free() once no reader can reach them. */
+struct bm_garbage {
+	void **ptrs;
+	size_t n;
+	size_t cap;
+};
+
+int bm_garbage_add(struct bm_garbage *g, void *p);
+/* Makes room for n more pointers, so that later adds cannot fail. */
+int bm_garbage_reserve(struct bm_garbage *g, size_t n);
+/* Frees every pointer and empties the bag (keeps its storage). */
+void bm_garbage_free_all(struct bm_garbage *g);
+/* Frees the bag's own storage (not the pointers). */
+void bm_garbage_release(struct bm_garbage *g);
+
+/* A version whose only range is whole (whole->start == 0, whole->last == UINT64_MAX); the
+ * index owns whole from then on. */
+int bm_index_new(struct bm_range *whole, struct bm_index **out);
+
+/* Frees a version, every node it uses and every range it holds. Only for a version that
+ * shares nothing with another live version (the last one, at teardown). */
+void bm_index_free(struct bm_index *idx);
+
+/* The range containing addr; never NULL. The hot path of every dispatch. */
+const struct bm_range *bm_index_lookup(const struct bm_index *idx, uint64_t addr);
+
+/* The range after r in address order, or NULL when r ends at UINT64_MAX. */
+const struct bm_range *bm_index_next(const struct bm_index *idx, const struct bm_range *r);
+
+/*
+ * Builds a new version equal to old except over [a, b], which is covered by ranges[0..n):
+ * sorted, contiguous, ranges[0]->start == a, ranges[n-1]->last == b. a must be the start of
+ * a range of old and b the last byte of a range of old (callers widen their window to
+ * range bounds first). The new version owns the given ranges. old stays valid and unchanged.
+ * The ranges of old inside [a, b] and the nodes of old that the new version does not use
+ * are added to garbage; old's own header too. On -ENOMEM nothing changes: old is intact, the
+ * given ranges still belong to the caller, garbage is as before.
+ */
+int bm_index_replace(const struct bm_index *old, uint64_t a, uint64_t b,
+		     struct bm_range *const *ranges, size_t n, struct bm_index **out,
+		     struct bm_garbage *garbage);
+
+/* Bytes of memory used by the version (nodes and ranges), for reporting. */
+size_t bm_index_bytes(const struct bm_index *idx);
+
+#endif

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The library's private objects and the seams between its files:
+ *   system.c   writer lock, transactions        region.c   region objects and their tree
+ *   space.c    spaces and dirty windows         render.c   region tree -> flat pieces
+ *   commit.c   pieces -> published views        conflict.c overlaps of exclusive regions
+ *   listener.c view differences to listeners   dispatch.c vCPU contexts and bm_read/write
+ *   access.c   access-size adaptation           dump.c     mtree / flat / JSON output
+ *   index.c    the lookup structure             itree.c    subregions by interval
+ *   reclaim.c  freeing after RCU grace periods
+ */
+#ifndef BUSMAP_SRC_INTERNAL_H
+#define BUSMAP_SRC_INTERNAL_H
+
+#include "index.h"
+#include "itree.h"
+#include <busmap/busmap.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define BM_CONTAINER_OF(p, type, field) ((type *)((char *)(p)-offsetof(type, field)))
+
+/* A doubly linked list node, for the writer-side lists of regions, spaces and listeners. */
+struct bm_link {
+	struct bm_link *prev, *next;
+};
+
+void bm_list_init(struct bm_link *head);
+void bm_list_add_tail(struct bm_link *head, struct bm_link *l);
+void bm_list_del(struct bm_link *l);
+
+/* ---- reclaim.c: a thread that frees garbage once no reader can reach it ---- */
+
+struct bm_reclaimer;
+
+/* Garbage of one publication. Allocated before the publication so that handing it over
+ * cannot fail after the new view is out. */
+struct bm_batch {
+	struct bm_batch *next;
+	struct bm_garbage bag;
+	void *view; /* the view a publication replaced; its own slot so adding it cannot fail */
+};
+
+int bm_reclaimer_new(struct bm_reclaimer **out);
+/* Takes the batch; frees its pointers, then it, after a grace period. NULL is ignored. */
+void bm_reclaimer_push(struct bm_reclaimer *rc, struct bm_batch *b);
+/* Frees everything pushed so far and stops the thread. */
+void bm_reclaimer_free(struct bm_reclaimer *rc);
+void bm_batch_free_now(struct bm_batch *b);
+
+/* ---- system.c ---- */
+
+struct bm_system {
+	pthread_mutex_t lock; /* recursive: nested transactions and callbacks re-enter */
+	_Atomic uintptr_t owner; /* token of the thread holding the lock, 0 if none */
+	unsigned depth;  /* open transactions of the owner */
+	bool notifying;  /* listeners or conflict callbacks are running */
+	uint64_t seq;    /* stamps adds and moves: newest wins among equal priorities */
+	uint64_t next_id; /* numbers regions in creation order, for stable output order */
+	struct bm_link regions;
+	struct bm_link spaces;
+	struct bm_batch *doomed; /* destroyed regions and the like, freed after the next
+				  * publication's grace period; allocated on demand */
+	struct bm_reclaimer *reclaimer;
+	atomic_uint vcpus;
+};
+
+/* Opens a change (bm_begin with the misuse checks every mutator shares). */
+int bm_change_begin(bm_system *sys);
+/* Closes it, publishing if outermost; passes err through when nonzero. */
+int bm_change_end(bm_system *sys, int err);
+bool bm_system_owned(bm_system *sys);
+/* Makes room for n more pointers in sys->doomed, so that adding them cannot fail. */
+int bm_doomed_reserve(bm_system *sys, size_t n);
+
+/* ---- region.c ---- */
+
+struct bm_region {
+	bm_system *sys;
+	enum bm_region_kind kind;
+	uint64_t id;
+	char *name;
+	uint64_t last; /* size - 1 */
+	uint64_t offset;
+	int priority;
+	bool enabled;
+	bool exclusive;
+	uint64_t seq;
+	bm_region *parent;
+	struct bm_itree_node node; /* in parent->children: [offset, offset + last] */
+	struct bm_itree children;
+	struct bm_region_ops ops; /* valid/impl sizes normalised to nonzero masks */
+	void *opaque;
+	uint8_t *host;
+	bm_region *target;
+	uint64_t alias_offset;
+	unsigned alias_refs; /* aliases targeting this region */
+	bm_space *space;     /* set on a space's root */
+	struct bm_link link; /* in sys->regions */
+};
+
+static inline bm_region *bm_region_of_node(struct bm_itree_node *n)
+{
+	return BM_CONTAINER_OF(n, bm_region, node);
+}
+
+bool bm_region_is_leaf(const bm_region *r);
+void bm_region_free_now(bm_region *r);
+
+/* ---- space.c ---- */
+
+/* What vCPUs read: one immutable version of a space's flat view. */
+struct bm_view {
+	uint64_t generation;
+	struct bm_index *index;
+};
+
+struct bm_conflict_sink {
+	struct bm_conflict_ops ops;
+	void *arg;
+};
+
+struct bm_window {
+	uint64_t a, b;
+};
+
+struct bm_conflict_set {
+	struct bm_conflict *v;
+	size_t n, cap;
+};
+
+struct bm_space {
+	bm_system *sys;
+	char *name;
+	bm_region *root;
+	struct bm_view *view; /* RCU-published */
+	struct bm_conflict_sink *sink; /* RCU-published; NULL when none */
+	struct bm_window *dirty;
+	size_t ndirty, dirty_cap;
+	bool dirty_all;
+	struct bm_conflict_set conflicts;
+	struct bm_link listeners;
+	struct bm_link link; /* in sys->spaces */
+};
+
+/* Records that whatever r shows (in every space that can see it) must be re-rendered. */
+void bm_mark_region(bm_region *r);
+void bm_mark_window(bm_space *space, uint64_t a, uint64_t b);
+void bm_mark_all(bm_system *sys);
+
+/* ---- render.c ---- */
+
+/* A visible piece of a terminal region, in absolute addresses. */
+struct bm_piece {
+	uint64_t start, last;
+	bm_region *leaf;
+	uint64_t leaf_offset; /* of start */
+	bm_region *excl;      /* the exclusive region this piece belongs to, if any */
+	int prio;             /* rank among the siblings being resolved */
+	uint64_t seq;
+};
+
+struct bm_pieces {
+	struct bm_piece *v;
+	size_t n, cap;
+};
+
+void bm_pieces_release(struct bm_pieces *p);
+
+/* Renders [a, b] of space: pieces (sorted, disjoint) and conflicts (sorted by start). */
+int bm_render_window(bm_space *space, uint64_t a, uint64_t b, struct bm_pieces *out,
+		     struct bm_conflict_set *conflicts);
+
+/* ---- conflict.c ---- */
+
+int bm_conflict_push(struct bm_conflict_set *set, const struct bm_conflict *c);
+/* Joins records of one pair that touch, and sorts by address. */
+int bm_conflict_normalize(struct bm_conflict_set *set);
+void bm_conflict_set_release(struct bm_conflict_set *set);
+/* Replaces the conflicts of set inside [a, b] with fresh ones (sorted). */
+int bm_conflict_replace(struct bm_conflict_set *set, uint64_t a, uint64_t b,
+			const struct bm_conflict_set *fresh);
+/* Calls on_change for conflicts in old but not in now (removed) and in now but not old. */
+void bm_conflict_notify(bm_space *space, const struct bm_conflict_set *old,
+			const struct bm_conflict_set *now);
+int bm_conflict_set_copy(struct bm_conflict_set *dst, const struct bm_conflict_set *src);
+
+/* ---- listener.c ---- */
+
+struct bm_listener {
+	bm_space *space;
+	bm_listener_fn fn;
+	void *arg;
+	struct bm_link link;
+};
+
+/* The difference one commit made, gathered window by window. */
+struct bm_diff {
+	struct bm_flat_range *removed, *added;
+	size_t nremoved, nadded, capremoved, capadded;
+};
+
+int bm_diff_push(struct bm_diff *d, bool added, const struct bm_range *r);
+void bm_diff_release(struct bm_diff *d);
+void bm_listeners_notify(bm_space *space, const struct bm_diff *d);
+
+/* ---- commit.c ---- */
+
+/* Renders the dirty windows of every space and publishes the new views. */
+int bm_publish(bm_system *sys);
+void bm_view_free(struct bm_view *v);
+int bm_view_new_empty(struct bm_view **out);
+
+/* ---- access.c ---- */
+
+/* Carries out the part [addr, addr + len) of an access that lies inside range r. */
+int bm_access_read(bm_vcpu *vcpu, const struct bm_range *r, uint64_t addr, unsigned len,
+		   uint8_t *bytes);
+int bm_access_write(bm_vcpu *vcpu, const struct bm_range *r, uint64_t addr, unsigned len,
+		    const uint8_t *bytes);
+/* Little-endian packing of n bytes. */
+uint64_t bm_bytes_to_value(const uint8_t *b, unsigned n);
+void bm_value_to_bytes(uint64_t v, uint8_t *b, unsigned n);
+
+#endif

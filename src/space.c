@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Spaces, and the bookkeeping of what must be re-rendered.
+ *
+ * A change to a region dirties the window of the space that the region occupies, walked
+ * up through its containers and clipped by each. A region that an alias shows may appear
+ * anywhere, in any space, so a change under one dirties everything; aliases are few and
+ * rarely change, while BAR moves never involve them.
+ */
+#include "internal.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <urcu/urcu-memb.h>
+
+/* Past this many separate windows, one full render is cheaper than many small ones. */
+#define MAX_DIRTY_WINDOWS 256
+
+void bm_mark_window(bm_space *space, uint64_t a, uint64_t b)
+{
+	if (space->dirty_all)
+		return;
+	if (space->ndirty == space->dirty_cap) {
+		size_t cap = space->dirty_cap ? space->dirty_cap * 2 : 8;
+		struct bm_window *v = NULL;
+		if (cap <= MAX_DIRTY_WINDOWS)
+			v = realloc(space->dirty, cap * sizeof(*v));
+		if (!v) {
+			/* Running out only costs a bigger render, never a wrong one. */
+			space->dirty_all = true;
+			return;
+		}
+		space->dirty = v;
+		space->dirty_cap = cap;
+	}
+	space->dirty[space->ndirty++] = (struct bm_window){a, b};
+}
+
+void bm_mark_all(bm_system *sys)
+{
+	for (struct bm_link *l = sys->spaces.next; l != &sys->spaces; l = l->next)
+		BM_CONTAINER_OF(l, bm_space, link)->dirty_all = true;
+}
+
+void bm_mark_region(bm_region *r)
+{
+	uint64_t a = 0, b = r->last;
+	const bm_region *cur = r;
+	for (;;) {
+		if (cur->alias_refs) {
+			bm_mark_all(r->sys);
+			return;
+		}
+		if (!cur->parent)
+			break;
+		/* offset + last never overflows: bm_region_add checked it. */
+		a += cur->offset;
+		b += cur->offset;
+		cur = cur->parent;
+		if (a > cur->last)
+			return; /* entirely outside its container: shows nothing */
+		if (b > cur->last)
+			b = cur->last;
+	}
+	if (cur->space)
+		bm_mark_window(cur->space, a, b);
+}
+
+int bm_space_new(bm_system *sys, const char *name, const char *root_name, bm_space **out)
+{
+	if (!sys || !out)
+		return -EINVAL;
+	bm_space *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->sys = sys;
+	s->name = strdup(name ? name : "");
+	bm_list_init(&s->listeners);
+	int err = s->name ? 0 : -ENOMEM;
+	if (!err)
+		err = bm_view_new_empty(&s->view);
+	if (!err)
+		err = bm_region_new_container(sys, root_name, BM_SIZE_ALL, &s->root);
+	if (err) {
+		if (s->view)
+			bm_view_free(s->view);
+		free(s->name);
+		free(s);
+		return err;
+	}
+	pthread_mutex_lock(&sys->lock);
+	s->root->space = s;
+	bm_list_add_tail(&sys->spaces, &s->link);
+	pthread_mutex_unlock(&sys->lock);
+	*out = s;
+	return 0;
+}
+
+int bm_space_free(bm_space *space)
+{
+	if (!space)
+		return 0;
+	bm_system *sys = space->sys;
+	if (urcu_memb_read_ongoing() || bm_system_owned(sys))
+		return -EDEADLK;
+	pthread_mutex_lock(&sys->lock);
+	bm_region *root = space->root;
+	if (root->alias_refs) {
+		pthread_mutex_unlock(&sys->lock);
+		return -EBUSY;
+	}
+	struct bm_itree_node *n;
+	while ((n = bm_itree_first(&root->children)) != NULL) {
+		bm_region *c = bm_region_of_node(n);
+		bm_itree_remove(&root->children, n);
+		c->parent = NULL;
+	}
+	bm_list_del(&root->link);
+	bm_list_del(&space->link);
+	while (space->listeners.next != &space->listeners) {
+		struct bm_link *l = space->listeners.next;
+		bm_list_del(l);
+		free(BM_CONTAINER_OF(l, struct bm_listener, link));
+	}
+	pthread_mutex_unlock(&sys->lock);
+	/* The caller has stopped dispatching to this space; let stragglers finish. */
+	urcu_memb_synchronize_rcu();
+	bm_view_free(space->view);
+	free(space->sink);
+	bm_region_free_now(root);
+	bm_conflict_set_release(&space->conflicts);
+	free(space->dirty);
+	free(space->name);
+	free(space);
+	return 0;
+}
+
+bm_region *bm_space_root(const bm_space *space)
+{
+	return space ? space->root : NULL;
+}
+
+const char *bm_space_name(const bm_space *space)
+{
+	return space ? space->name : NULL;
+}
+
+uint64_t bm_space_flat(bm_space *space, int (*fn)(void *arg, const struct bm_flat_range *r),
+		       void *arg)
+{
+	if (!space || !fn)
+		return 0;
+	pthread_mutex_lock(&space->sys->lock);
+	const struct bm_view *v = space->view;
+	for (const struct bm_range *r = bm_index_lookup(v->index, 0); r;
+	     r = bm_index_next(v->index, r)) {
+		if (!r->region)
+			continue;
+		struct bm_flat_range fr = {r->start, r->last, r->region, r->offset,
+					   (r->flags & BM_RANGE_CONFLICT) != 0};
+		if (fn(arg, &fr))
+			break;
+	}
+	uint64_t gen = v->generation;
+	pthread_mutex_unlock(&space->sys->lock);
+	return gen;
+}

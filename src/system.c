@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* The system: writer lock, transactions and teardown. */
+#include "internal.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <urcu/urcu-memb.h>
+
+/*
+ * Identifies the calling thread cheaply and portably (pthread_t need not be an integer),
+ * so that "does this thread hold the writer lock" can be asked without taking it.
+ */
+static _Thread_local char bm_thread_token;
+
+void bm_list_init(struct bm_link *head)
+{
+	head->prev = head->next = head;
+}
+
+void bm_list_add_tail(struct bm_link *head, struct bm_link *l)
+{
+	l->prev = head->prev;
+	l->next = head;
+	head->prev->next = l;
+	head->prev = l;
+}
+
+void bm_list_del(struct bm_link *l)
+{
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	l->prev = l->next = l;
+}
+
+static uintptr_t self_token(void)
+{
+	return (uintptr_t)&bm_thread_token;
+}
+
+bool bm_system_owned(bm_system *sys)
+{
+	return atomic_load_explicit(&sys->owner, memory_order_relaxed) ==
+	       self_token();
+}
+
+int bm_system_new(bm_system **out)
+{
+	if (!out)
+		return -EINVAL;
+	bm_system *sys = calloc(1, sizeof(*sys));
+	if (!sys)
+		return -ENOMEM;
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	int err = pthread_mutex_init(&sys->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	if (err) {
+		free(sys);
+		return -err;
+	}
+	err = bm_reclaimer_new(&sys->reclaimer);
+	if (err) {
+		pthread_mutex_destroy(&sys->lock);
+		free(sys);
+		return err;
+	}
+	bm_list_init(&sys->regions);
+	bm_list_init(&sys->spaces);
+	*out = sys;
+	return 0;
+}
+
+int bm_change_begin(bm_system *sys)
+{
+	if (!sys)
+		return -EINVAL;
+	pthread_mutex_lock(&sys->lock);
+	if (sys->notifying) {
+		/* Only the notifying thread can get here: it holds the lock. */
+		pthread_mutex_unlock(&sys->lock);
+		return -EDEADLK;
+	}
+	atomic_store_explicit(&sys->owner, self_token(),
+			      memory_order_relaxed);
+	sys->depth++;
+	return 0;
+}
+
+int bm_change_end(bm_system *sys, int err)
+{
+	int perr = 0;
+	if (--sys->depth == 0) {
+		perr = bm_publish(sys);
+		atomic_store_explicit(&sys->owner, 0, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&sys->lock);
+	return err ? err : perr;
+}
+
+int bm_doomed_reserve(bm_system *sys, size_t n)
+{
+	if (!sys->doomed) {
+		sys->doomed = calloc(1, sizeof(*sys->doomed));
+		if (!sys->doomed)
+			return -ENOMEM;
+	}
+	return bm_garbage_reserve(&sys->doomed->bag, n);
+}
+
+int bm_begin(bm_system *sys)
+{
+	return bm_change_begin(sys);
+}
+
+int bm_commit(bm_system *sys)
+{
+	if (!sys)
+		return -EINVAL;
+	if (!bm_system_owned(sys) || sys->depth == 0)
+		return -EPERM;
+	return bm_change_end(sys, 0);
+}
+
+int bm_synchronize(bm_system *sys)
+{
+	if (!sys)
+		return -EINVAL;
+	if (urcu_memb_read_ongoing() || bm_system_owned(sys))
+		return -EDEADLK;
+	urcu_memb_synchronize_rcu();
+	return 0;
+}
+
+int bm_system_free(bm_system *sys)
+{
+	if (!sys)
+		return 0;
+	if (atomic_load(&sys->vcpus) != 0 || bm_system_owned(sys))
+		return -EBUSY;
+	/* No reader remains (no vCPU context), so everything can go at once. */
+	while (sys->spaces.next != &sys->spaces) {
+		bm_space *s = BM_CONTAINER_OF(sys->spaces.next, bm_space, link);
+		bm_space_free(s);
+	}
+	while (sys->regions.next != &sys->regions) {
+		bm_region *r = BM_CONTAINER_OF(sys->regions.next, bm_region, link);
+		bm_list_del(&r->link);
+		bm_region_free_now(r);
+	}
+	bm_reclaimer_free(sys->reclaimer);
+	bm_batch_free_now(sys->doomed);
+	pthread_mutex_destroy(&sys->lock);
+	free(sys);
+	return 0;
+}
