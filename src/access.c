@@ -50,8 +50,7 @@ static unsigned pick_unit(unsigned impl, uint64_t off, unsigned want, uint64_t r
 	return 0;
 }
 
-static int io_read_unit(const bm_region *rg, bm_vcpu *vcpu, uint64_t off, unsigned u,
-			uint64_t *v)
+static int io_read_unit(const bm_region *rg, bm_vcpu *vcpu, uint64_t off, unsigned u, uint64_t *v)
 {
 	if (!rg->ops.read) {
 		*v = UINT64_MAX;
@@ -60,8 +59,7 @@ static int io_read_unit(const bm_region *rg, bm_vcpu *vcpu, uint64_t off, unsign
 	return rg->ops.read(rg->opaque, vcpu, off, u, v);
 }
 
-static int io_write_unit(const bm_region *rg, bm_vcpu *vcpu, uint64_t off, unsigned u,
-			 uint64_t v)
+static int io_write_unit(const bm_region *rg, bm_vcpu *vcpu, uint64_t off, unsigned u, uint64_t v)
 {
 	if (!rg->ops.write)
 		return 0;
@@ -70,7 +68,7 @@ static int io_write_unit(const bm_region *rg, bm_vcpu *vcpu, uint64_t off, unsig
 
 /* Reads [off, off + len) of an io region into bytes (0xff where nothing can be read). */
 static int io_read(const bm_region *rg, uint64_t region_last, bm_vcpu *vcpu, uint64_t off,
-		   unsigned len, uint8_t *bytes)
+                   unsigned len, uint8_t *bytes)
 {
 	for (unsigned done = 0; done < len;) {
 		uint64_t pos = off + done;
@@ -95,7 +93,7 @@ static int io_read(const bm_region *rg, uint64_t region_last, bm_vcpu *vcpu, uin
 }
 
 static int io_write(const bm_region *rg, uint64_t region_last, bm_vcpu *vcpu, uint64_t off,
-		    unsigned len, const uint8_t *bytes)
+                    unsigned len, const uint8_t *bytes)
 {
 	for (unsigned done = 0; done < len;) {
 		uint64_t pos = off + done;
@@ -125,7 +123,7 @@ static int io_write(const bm_region *rg, uint64_t region_last, bm_vcpu *vcpu, ui
 }
 
 int bm_access_read(bm_vcpu *vcpu, const struct bm_range *r, uint64_t addr, unsigned len,
-		   uint8_t *bytes)
+                   uint8_t *bytes)
 {
 	const bm_region *rg = r->region;
 	if (!rg) {
@@ -141,7 +139,7 @@ int bm_access_read(bm_vcpu *vcpu, const struct bm_range *r, uint64_t addr, unsig
 }
 
 int bm_access_write(bm_vcpu *vcpu, const struct bm_range *r, uint64_t addr, unsigned len,
-		    const uint8_t *bytes)
+                    const uint8_t *bytes)
 {
 	const bm_region *rg = r->region;
 	if (!rg)
@@ -152,6 +150,26 @@ int bm_access_write(bm_vcpu *vcpu, const struct bm_range *r, uint64_t addr, unsi
 		return 0;
 	}
 	return io_write(rg, r->region_last, vcpu, off, len, bytes);
+}
+
+int bm_read_ones(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size, uint64_t *value)
+{
+	(void)opaque;
+	(void)vcpu;
+	(void)offset;
+	(void)size;
+	*value = UINT64_MAX;
+	return 0;
+}
+
+int bm_write_drop(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size, uint64_t value)
+{
+	(void)opaque;
+	(void)vcpu;
+	(void)offset;
+	(void)size;
+	(void)value;
+	return 0;
 }
 
 uint64_t bm_bytes_to_value(const uint8_t *b, unsigned n)

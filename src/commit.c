@@ -5,14 +5,14 @@
  * At the outermost commit each space with dirty windows re-renders just those windows,
  * turns the pieces into flat ranges, splices them into a new version of its lookup index
  * (sharing everything else with the old one), and publishes the new version with
- * rcu_assign_pointer. The old version, the index nodes it no longer shares and the regions
+ * a release store. The old version, the index nodes it no longer shares and the regions
  * destroyed since the last commit go to the reclaimer, which frees them after a grace
  * period. Listeners and conflict callbacks run last, on this thread.
  */
 #include "internal.h"
+#include "rcu.h"
 #include <errno.h>
 #include <stdlib.h>
-#include <urcu/urcu-memb.h>
 
 void bm_view_free(struct bm_view *v)
 {
@@ -138,7 +138,7 @@ static void builder_release(struct builder *bd, bool free_ranges)
 
 /* Appends [s, e] of leaf (offset off at s), joining the previous range when seamless. */
 static int builder_add(struct builder *bd, uint64_t s, uint64_t e, bm_region *leaf, uint64_t off,
-		       uint32_t flags)
+                       uint32_t flags)
 {
 	if (bd->n) {
 		struct bm_range *l = bd->v[bd->n - 1];
@@ -159,14 +159,24 @@ static int builder_add(struct builder *bd, uint64_t s, uint64_t e, bm_region *le
 	struct bm_range *r = malloc(sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	*r = (struct bm_range){s, e, leaf, leaf ? off : 0, leaf ? leaf->last : 0, flags};
+	*r = (struct bm_range){.start = s, .last = e, .region = leaf, .flags = flags};
+	if (leaf) {
+		r->offset = off;
+		r->region_last = leaf->last;
+	}
+	if (leaf && leaf->kind == BM_REGION_IO && !(flags & BM_RANGE_CONFLICT)) {
+		r->direct_sizes = leaf->ops.valid_sizes & leaf->ops.impl_sizes;
+		r->read = leaf->ops.read ? leaf->ops.read : bm_read_ones;
+		r->write = leaf->ops.write ? leaf->ops.write : bm_write_drop;
+		r->opaque = leaf->opaque;
+	}
 	bd->v[bd->n++] = r;
 	return 0;
 }
 
 /* Adds [s, e] of one piece (or of nothing), split where conflict coverage changes. */
-static int build_span(struct builder *bd, struct cover *cv, uint64_t s, uint64_t e,
-		      bm_region *leaf, uint64_t off)
+static int build_span(struct builder *bd, struct cover *cv, uint64_t s, uint64_t e, bm_region *leaf,
+                      uint64_t off)
 {
 	for (;;) {
 		uint64_t until;
@@ -181,8 +191,8 @@ static int build_span(struct builder *bd, struct cover *cv, uint64_t s, uint64_t
 }
 
 /* Turns the pieces of [a, b] into contiguous flat ranges covering exactly [a, b]. */
-static int build_ranges(const struct bm_pieces *pc, const struct bm_conflict_set *conf,
-			uint64_t a, uint64_t b, struct builder *bd)
+static int build_ranges(const struct bm_pieces *pc, const struct bm_conflict_set *conf, uint64_t a,
+                        uint64_t b, struct builder *bd)
 {
 	struct cover cv = {0};
 	struct bm_window *w;
@@ -215,7 +225,7 @@ static bool same_range(const struct bm_range *x, const struct bm_range *y)
 
 /* Records, for listeners, what left [a, b] and what came. Both lists are sorted. */
 static int diff_window(const struct bm_index *old, uint64_t a, const struct builder *bd,
-		       struct bm_diff *d)
+                       struct bm_diff *d)
 {
 	const struct bm_range *o = bm_index_lookup(old, a);
 	size_t j = 0;
@@ -288,12 +298,13 @@ static int render_dirty(bm_space *space, struct space_commit *sc)
 }
 
 static void publish_view(bm_space *space, struct bm_view *nv, struct space_commit *sc,
-			 struct bm_batch *batch)
+                         struct bm_batch *batch)
 {
 	struct bm_view *old = space->view;
-	nv->generation = old->generation + 1;
+	/* Unique within the system, so a vCPU's hint needs no space of its own. */
+	nv->generation = ++space->sys->generation;
 	nv->index = sc->idx;
-	rcu_assign_pointer(space->view, nv);
+	bm_rcu_publish(&space->view, nv);
 	batch->view = old;
 	bm_reclaimer_push(space->sys->reclaimer, batch);
 }

@@ -5,10 +5,10 @@
  * conflict sink what appeared and what went away.
  */
 #include "internal.h"
+#include "rcu.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <urcu/urcu-memb.h>
 
 int bm_conflict_push(struct bm_conflict_set *set, const struct bm_conflict *c)
 {
@@ -93,7 +93,7 @@ int bm_conflict_normalize(struct bm_conflict_set *set)
 
 /* Keeps the parts of c outside [a, b]. */
 static int keep_outside(struct bm_conflict_set *dst, const struct bm_conflict *c, uint64_t a,
-			uint64_t b)
+                        uint64_t b)
 {
 	int err = 0;
 	if (c->last < a || c->start > b)
@@ -112,7 +112,7 @@ static int keep_outside(struct bm_conflict_set *dst, const struct bm_conflict *c
 }
 
 int bm_conflict_replace(struct bm_conflict_set *set, uint64_t a, uint64_t b,
-			const struct bm_conflict_set *fresh)
+                        const struct bm_conflict_set *fresh)
 {
 	struct bm_conflict_set next = {0};
 	int err = 0;
@@ -132,7 +132,7 @@ int bm_conflict_replace(struct bm_conflict_set *set, uint64_t a, uint64_t b,
 }
 
 void bm_conflict_notify(bm_space *space, const struct bm_conflict_set *old,
-			const struct bm_conflict_set *now)
+                        const struct bm_conflict_set *now)
 {
 	const struct bm_conflict_sink *sink = space->sink;
 	if (!sink || !sink->ops.on_change)
@@ -173,7 +173,7 @@ int bm_space_set_conflict_ops(bm_space *space, const struct bm_conflict_ops *ops
 		return bm_change_end(sys, err);
 	}
 	struct bm_conflict_sink *old = space->sink;
-	rcu_assign_pointer(space->sink, sink);
+	bm_rcu_publish(&space->sink, sink);
 	if (old)
 		bm_garbage_add(&sys->doomed->bag, old);
 	return bm_change_end(sys, 0);

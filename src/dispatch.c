@@ -8,16 +8,17 @@
  * checked as a whole (an invalid size reaches no callback), then carried out piece by piece.
  */
 #include "internal.h"
+#include "rcu.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <urcu/urcu-memb.h>
 
 /* liburcu registration is per thread; several contexts may share one thread. */
 static _Thread_local unsigned bm_rcu_users;
 
+/* The last range this vCPU hit, valid while its view is the published one: generations
+ * are unique within a system, so one comparison says so. */
 struct bm_hint {
-	const bm_space *space;
 	uint64_t generation;
 	const struct bm_range *range;
 };
@@ -48,6 +49,7 @@ int bm_vcpu_new(bm_system *sys, unsigned index, void *user, bm_vcpu **out)
 	v->index = index;
 	v->user = user;
 	v->thread = pthread_self();
+	v->hint.generation = UINT64_MAX; /* matches no view */
 	if (bm_rcu_users++ == 0)
 		urcu_memb_register_thread();
 	atomic_fetch_add(&sys->vcpus, 1);
@@ -89,7 +91,7 @@ static uint64_t counter_get(const struct bm_counter *c)
 static void counter_inc(struct bm_counter *c)
 {
 	atomic_store_explicit(&c->v, atomic_load_explicit(&c->v, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	                      memory_order_relaxed);
 }
 
 void bm_vcpu_stats(const bm_vcpu *vcpu, struct bm_vcpu_stats *out)
@@ -102,41 +104,29 @@ void bm_vcpu_stats(const bm_vcpu *vcpu, struct bm_vcpu_stats *out)
 	out->hint_hits = counter_get(&vcpu->hint_hits);
 }
 
-static bool size_valid(unsigned size)
+/* 1, 2, 4 or 8: bits 1, 2, 4 and 8 of 0x116. */
+static inline bool size_valid(unsigned size)
 {
-	return size == 1 || size == 2 || size == 4 || size == 8;
+	return size <= 8 && ((0x116u >> size) & 1);
 }
 
-static const struct bm_range *find(bm_vcpu *v, const bm_space *s, const struct bm_view *view,
-				   uint64_t addr)
+static inline __attribute__((always_inline)) const struct bm_range *
+find(bm_vcpu *v, const struct bm_view *view, uint64_t addr)
 {
-	const struct bm_hint *h = &v->hint;
-	if (h->space == s && h->generation == view->generation &&
-	    addr - h->range->start <= h->range->last - h->range->start) {
+	const struct bm_range *r = v->hint.range;
+	if (v->hint.generation == view->generation && addr - r->start <= r->last - r->start) {
 		counter_inc(&v->hint_hits);
-		return h->range;
+		return r;
 	}
-	const struct bm_range *r = bm_index_lookup(view->index, addr);
-	v->hint = (struct bm_hint){s, view->generation, r};
+	r = bm_index_lookup(view->index, addr);
+	v->hint.generation = view->generation;
+	v->hint.range = r;
 	return r;
-}
-
-/* Does [addr, addr + size) lie inside r? */
-static bool fits_range(const struct bm_range *r, uint64_t addr, unsigned size)
-{
-	return r->last - addr >= size - 1;
 }
 
 static bool access_ok(const struct bm_range *r, unsigned size)
 {
 	return !r->region || (r->region->ops.valid_sizes & size);
-}
-
-/* The common case: an aligned access of an implemented size, one callback. */
-static bool direct(const struct bm_range *r, uint64_t off, unsigned size)
-{
-	return r->region->kind == BM_REGION_IO && (r->region->ops.impl_sizes & size) &&
-	       !(off & (size - 1));
 }
 
 struct piece {
@@ -148,7 +138,7 @@ struct piece {
 /* Cuts [addr, addr + size) into per-range pieces; returns the count. Bytes past 2^64 - 1
  * get no piece (they stay unassigned). */
 static unsigned cut(const struct bm_view *view, const struct bm_range *first, uint64_t addr,
-		    unsigned size, struct piece *p, bool *wrapped)
+                    unsigned size, struct piece *p, bool *wrapped)
 {
 	unsigned n = 0, done = 0;
 	const struct bm_range *r = first;
@@ -184,13 +174,13 @@ static int flags_of(const struct piece *p, unsigned n, bool wrapped)
 
 static void signal_conflict(bm_vcpu *v, bm_space *s, uint64_t addr, unsigned size, bool wr)
 {
-	const struct bm_conflict_sink *sink = rcu_dereference(s->sink);
+	const struct bm_conflict_sink *sink = bm_rcu_deref(&s->sink);
 	if (sink && sink->ops.on_access)
 		sink->ops.on_access(sink->arg, s, v, addr, size, wr);
 }
 
-static int read_split(bm_vcpu *v, bm_space *s, const struct bm_view *view,
-		      const struct bm_range *r, uint64_t addr, unsigned size, uint64_t *value)
+static int read_split(bm_vcpu *v, bm_space *s, const struct bm_view *view, const struct bm_range *r,
+                      uint64_t addr, unsigned size, uint64_t *value)
 {
 	struct piece p[8];
 	bool wrapped;
@@ -218,7 +208,7 @@ static int read_split(bm_vcpu *v, bm_space *s, const struct bm_view *view,
 }
 
 static int write_split(bm_vcpu *v, bm_space *s, const struct bm_view *view,
-		       const struct bm_range *r, uint64_t addr, unsigned size, uint64_t value)
+                       const struct bm_range *r, uint64_t addr, unsigned size, uint64_t value)
 {
 	struct piece p[8];
 	bool wrapped;
@@ -239,75 +229,98 @@ static int write_split(bm_vcpu *v, bm_space *s, const struct bm_view *view,
 	return flags;
 }
 
-static uint64_t size_mask(unsigned size)
+static inline uint64_t size_mask(unsigned size)
 {
-	return size == 8 ? UINT64_MAX : (UINT64_C(1) << (8 * size)) - 1;
+	return UINT64_MAX >> (64 - 8 * size);
 }
 
-static int read_locked(bm_vcpu *v, bm_space *s, uint64_t addr, unsigned size, uint64_t *value)
+/*
+ * The one-callback case: the access lies inside one range of an io region that takes this
+ * size directly, at an aligned offset. Everything else (splits, ram, unassigned, conflicts,
+ * size adaptation, refusals) takes the general path.
+ */
+static inline bool direct(const struct bm_range *r, uint64_t addr, unsigned size, uint64_t *off)
 {
-	const struct bm_view *view = rcu_dereference(s->view);
-	const struct bm_range *r = find(v, s, view, addr);
-	if (fits_range(r, addr, size) && r->region && !(r->flags & BM_RANGE_CONFLICT)) {
-		uint64_t off = r->offset + (addr - r->start);
-		if (!(r->region->ops.valid_sizes & size))
-			return *value = size_mask(size), -EOPNOTSUPP;
-		if (direct(r, off, size)) {
-			const bm_region *rg = r->region;
-			uint64_t val = UINT64_MAX;
-			int err = rg->ops.read ? rg->ops.read(rg->opaque, v, off, size, &val) : 0;
-			*value = val & size_mask(size);
-			return err < 0 ? err : 0;
-		}
+	*off = r->offset + (addr - r->start);
+	return (r->direct_sizes & size) && r->last - addr >= size - 1 && !(*off & (size - 1));
+}
+
+static __attribute__((noinline)) int read_general(bm_vcpu *v, bm_space *s,
+                                                  const struct bm_view *view,
+                                                  const struct bm_range *r, uint64_t addr,
+                                                  unsigned size, uint64_t *value)
+{
+	if (r->last - addr >= size - 1 && r->region && !(r->region->ops.valid_sizes & size)) {
+		*value = size_mask(size);
+		return -EOPNOTSUPP;
 	}
 	return read_split(v, s, view, r, addr, size, value);
 }
 
-static int write_locked(bm_vcpu *v, bm_space *s, uint64_t addr, unsigned size, uint64_t value)
+static __attribute__((noinline)) int write_general(bm_vcpu *v, bm_space *s,
+                                                   const struct bm_view *view,
+                                                   const struct bm_range *r, uint64_t addr,
+                                                   unsigned size, uint64_t value)
 {
-	const struct bm_view *view = rcu_dereference(s->view);
-	const struct bm_range *r = find(v, s, view, addr);
-	value &= size_mask(size);
-	if (fits_range(r, addr, size) && r->region && !(r->flags & BM_RANGE_CONFLICT)) {
-		uint64_t off = r->offset + (addr - r->start);
-		if (!(r->region->ops.valid_sizes & size))
-			return -EOPNOTSUPP;
-		if (direct(r, off, size)) {
-			const bm_region *rg = r->region;
-			int err = rg->ops.write ? rg->ops.write(rg->opaque, v, off, size, value) : 0;
-			return err < 0 ? err : 0;
-		}
-	}
+	if (r->last - addr >= size - 1 && r->region && !(r->region->ops.valid_sizes & size))
+		return -EOPNOTSUPP;
 	return write_split(v, s, view, r, addr, size, value);
 }
 
-static void count(bm_vcpu *v, int ret)
+static __attribute__((noinline)) void count_flags(bm_vcpu *v, int ret)
+{
+	if (ret & BM_ACCESS_UNASSIGNED)
+		counter_inc(&v->unassigned);
+	if (ret & BM_ACCESS_CONFLICT)
+		counter_inc(&v->conflicts);
+}
+
+static inline void count(bm_vcpu *v, int ret)
 {
 	counter_inc(&v->accesses);
-	if (ret > 0 && (ret & BM_ACCESS_UNASSIGNED))
-		counter_inc(&v->unassigned);
-	if (ret > 0 && (ret & BM_ACCESS_CONFLICT))
-		counter_inc(&v->conflicts);
+	if (__builtin_expect(ret > 0, 0))
+		count_flags(v, ret);
 }
 
 int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t *value)
 {
-	if (!vcpu || !space || !value || !size_valid(size))
+	if (__builtin_expect(!vcpu || !space || !value || !size_valid(size), 0))
 		return -EINVAL;
-	urcu_memb_read_lock();
-	int ret = read_locked(vcpu, space, addr, size, value);
-	urcu_memb_read_unlock();
+	bm_rcu_read_lock();
+	const struct bm_view *view = bm_rcu_deref(&space->view);
+	const struct bm_range *r = find(vcpu, view, addr);
+	uint64_t off;
+	int ret;
+	if (__builtin_expect(direct(r, addr, size, &off), 1)) {
+		uint64_t val;
+		ret = r->read(r->opaque, vcpu, off, size, &val);
+		*value = val & size_mask(size);
+		ret = ret < 0 ? ret : 0;
+	} else {
+		ret = read_general(vcpu, space, view, r, addr, size, value);
+	}
+	bm_rcu_read_unlock(&space->sys->rcu_token);
 	count(vcpu, ret);
 	return ret;
 }
 
 int bm_write(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t value)
 {
-	if (!vcpu || !space || !size_valid(size))
+	if (__builtin_expect(!vcpu || !space || !size_valid(size), 0))
 		return -EINVAL;
-	urcu_memb_read_lock();
-	int ret = write_locked(vcpu, space, addr, size, value);
-	urcu_memb_read_unlock();
+	value &= size_mask(size);
+	bm_rcu_read_lock();
+	const struct bm_view *view = bm_rcu_deref(&space->view);
+	const struct bm_range *r = find(vcpu, view, addr);
+	uint64_t off;
+	int ret;
+	if (__builtin_expect(direct(r, addr, size, &off), 1)) {
+		ret = r->write(r->opaque, vcpu, off, size, value);
+		ret = ret < 0 ? ret : 0;
+	} else {
+		ret = write_general(vcpu, space, view, r, addr, size, value);
+	}
+	bm_rcu_read_unlock(&space->sys->rcu_token);
 	count(vcpu, ret);
 	return ret;
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct bm_region;
+struct bm_vcpu;
 
 #define BM_RANGE_CONFLICT 0x1u
 
@@ -29,6 +30,15 @@ struct bm_range {
 	uint64_t offset;          /* of start, within region */
 	uint64_t region_last;     /* region's size - 1 when rendered: bounds widened accesses */
 	uint32_t flags;           /* BM_RANGE_* */
+	/* Access sizes that can go straight to read/write in one call: valid and implemented
+	 * sizes of an io region, 0 where any access needs the general path (ram, unassigned,
+	 * conflicts). Copied here so the hot path touches one cache line. */
+	uint32_t direct_sizes;
+	int (*read)(void *opaque, struct bm_vcpu *vcpu, uint64_t offset, unsigned size,
+		    uint64_t *value);
+	int (*write)(void *opaque, struct bm_vcpu *vcpu, uint64_t offset, unsigned size,
+		     uint64_t value);
+	void *opaque;
 };
 
 struct bm_index;

@@ -41,7 +41,7 @@ struct bm_batch {
 	void *view; /* the view a publication replaced; its own slot so adding it cannot fail */
 };
 
-int bm_reclaimer_new(struct bm_reclaimer **out);
+int bm_reclaimer_new(const void *token, struct bm_reclaimer **out);
 /* Takes the batch; frees its pointers, then it, after a grace period. NULL is ignored. */
 void bm_reclaimer_push(struct bm_reclaimer *rc, struct bm_batch *b);
 /* Frees everything pushed so far and stops the thread. */
@@ -51,18 +51,22 @@ void bm_batch_free_now(struct bm_batch *b);
 /* ---- system.c ---- */
 
 struct bm_system {
-	pthread_mutex_t lock; /* recursive: nested transactions and callbacks re-enter */
+	pthread_mutex_t lock;    /* recursive: nested transactions and callbacks re-enter */
 	_Atomic uintptr_t owner; /* token of the thread holding the lock, 0 if none */
-	unsigned depth;  /* open transactions of the owner */
-	bool notifying;  /* listeners or conflict callbacks are running */
-	uint64_t seq;    /* stamps adds and moves: newest wins among equal priorities */
-	uint64_t next_id; /* numbers regions in creation order, for stable output order */
+	unsigned depth;          /* open transactions of the owner */
+	bool notifying;          /* listeners or conflict callbacks are running */
+	uint64_t seq;            /* stamps adds and moves: newest wins among equal priorities */
+	uint64_t next_id;        /* numbers regions in creation order, for stable output order */
+	uint64_t generation;     /* of the newest view published in any space */
 	struct bm_link regions;
 	struct bm_link spaces;
 	struct bm_batch *doomed; /* destroyed regions and the like, freed after the next
-				  * publication's grace period; allocated on demand */
+	                          * publication's grace period; allocated on demand */
 	struct bm_reclaimer *reclaimer;
 	atomic_uint vcpus;
+	/* Only its address matters: the sanitizer's stand-in for "a grace period ended" (see
+	 * rcu.h). It must not share an address with a mutex, whose unlock would overwrite it. */
+	char rcu_token;
 };
 
 /* Opens a change (bm_begin with the misuse checks every mutator shares). */
@@ -133,7 +137,7 @@ struct bm_space {
 	bm_system *sys;
 	char *name;
 	bm_region *root;
-	struct bm_view *view; /* RCU-published */
+	struct bm_view *view;          /* RCU-published */
 	struct bm_conflict_sink *sink; /* RCU-published; NULL when none */
 	struct bm_window *dirty;
 	size_t ndirty, dirty_cap;
@@ -169,7 +173,7 @@ void bm_pieces_release(struct bm_pieces *p);
 
 /* Renders [a, b] of space: pieces (sorted, disjoint) and conflicts (sorted by start). */
 int bm_render_window(bm_space *space, uint64_t a, uint64_t b, struct bm_pieces *out,
-		     struct bm_conflict_set *conflicts);
+                     struct bm_conflict_set *conflicts);
 
 /* ---- conflict.c ---- */
 
@@ -179,10 +183,10 @@ int bm_conflict_normalize(struct bm_conflict_set *set);
 void bm_conflict_set_release(struct bm_conflict_set *set);
 /* Replaces the conflicts of set inside [a, b] with fresh ones (sorted). */
 int bm_conflict_replace(struct bm_conflict_set *set, uint64_t a, uint64_t b,
-			const struct bm_conflict_set *fresh);
+                        const struct bm_conflict_set *fresh);
 /* Calls on_change for conflicts in old but not in now (removed) and in now but not old. */
 void bm_conflict_notify(bm_space *space, const struct bm_conflict_set *old,
-			const struct bm_conflict_set *now);
+                        const struct bm_conflict_set *now);
 int bm_conflict_set_copy(struct bm_conflict_set *dst, const struct bm_conflict_set *src);
 
 /* ---- listener.c ---- */
@@ -215,9 +219,12 @@ int bm_view_new_empty(struct bm_view **out);
 
 /* Carries out the part [addr, addr + len) of an access that lies inside range r. */
 int bm_access_read(bm_vcpu *vcpu, const struct bm_range *r, uint64_t addr, unsigned len,
-		   uint8_t *bytes);
+                   uint8_t *bytes);
 int bm_access_write(bm_vcpu *vcpu, const struct bm_range *r, uint64_t addr, unsigned len,
-		    const uint8_t *bytes);
+                    const uint8_t *bytes);
+/* What a NULL read or write callback means: all ones, and dropped. */
+int bm_read_ones(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size, uint64_t *value);
+int bm_write_drop(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size, uint64_t value);
 /* Little-endian packing of n bytes. */
 uint64_t bm_bytes_to_value(const uint8_t *b, unsigned n);
 void bm_value_to_bytes(uint64_t v, uint8_t *b, unsigned n);

@@ -9,9 +9,9 @@
  * has one thread that takes batches of garbage, waits for a grace period, and frees them.
  */
 #include "internal.h"
+#include "rcu.h"
 #include <errno.h>
 #include <stdlib.h>
-#include <urcu/urcu-memb.h>
 
 struct bm_reclaimer {
 	pthread_t thread;
@@ -19,6 +19,7 @@ struct bm_reclaimer {
 	pthread_cond_t cv;
 	struct bm_batch *head;
 	bool stop;
+	const void *token; /* the system, for the sanitizer's view of grace periods */
 };
 
 void bm_batch_free_now(struct bm_batch *b)
@@ -52,7 +53,7 @@ static void *reclaim_main(void *arg)
 		rc->head = NULL;
 		pthread_mutex_unlock(&rc->mu);
 		if (work) {
-			urcu_memb_synchronize_rcu();
+			bm_rcu_synchronize(rc->token);
 			free_batches(work);
 		}
 		pthread_mutex_lock(&rc->mu);
@@ -63,11 +64,12 @@ static void *reclaim_main(void *arg)
 	return NULL;
 }
 
-int bm_reclaimer_new(struct bm_reclaimer **out)
+int bm_reclaimer_new(const void *token, struct bm_reclaimer **out)
 {
 	struct bm_reclaimer *rc = calloc(1, sizeof(*rc));
 	if (!rc)
 		return -ENOMEM;
+	rc->token = token;
 	pthread_mutex_init(&rc->mu, NULL);
 	pthread_cond_init(&rc->cv, NULL);
 	int err = pthread_create(&rc->thread, NULL, reclaim_main, rc);

@@ -8,10 +8,10 @@
  * rarely change, while BAR moves never involve them.
  */
 #include "internal.h"
+#include "rcu.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <urcu/urcu-memb.h>
 
 /* Past this many separate windows, one full render is cheaper than many small ones. */
 #define MAX_DIRTY_WINDOWS 256
@@ -89,6 +89,7 @@ int bm_space_new(bm_system *sys, const char *name, const char *root_name, bm_spa
 		return err;
 	}
 	pthread_mutex_lock(&sys->lock);
+	s->view->generation = ++sys->generation;
 	s->root->space = s;
 	bm_list_add_tail(&sys->spaces, &s->link);
 	pthread_mutex_unlock(&sys->lock);
@@ -124,7 +125,7 @@ int bm_space_free(bm_space *space)
 	}
 	pthread_mutex_unlock(&sys->lock);
 	/* The caller has stopped dispatching to this space; let stragglers finish. */
-	urcu_memb_synchronize_rcu();
+	bm_rcu_synchronize(&sys->rcu_token);
 	bm_view_free(space->view);
 	free(space->sink);
 	bm_region_free_now(root);
@@ -146,7 +147,7 @@ const char *bm_space_name(const bm_space *space)
 }
 
 uint64_t bm_space_flat(bm_space *space, int (*fn)(void *arg, const struct bm_flat_range *r),
-		       void *arg)
+                       void *arg)
 {
 	if (!space || !fn)
 		return 0;
@@ -157,7 +158,7 @@ uint64_t bm_space_flat(bm_space *space, int (*fn)(void *arg, const struct bm_fla
 		if (!r->region)
 			continue;
 		struct bm_flat_range fr = {r->start, r->last, r->region, r->offset,
-					   (r->flags & BM_RANGE_CONFLICT) != 0};
+		                           (r->flags & BM_RANGE_CONFLICT) != 0};
 		if (fn(arg, &fr))
 			break;
 	}

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* The system: writer lock, transactions and teardown. */
 #include "internal.h"
+#include "rcu.h"
 #include <errno.h>
 #include <stdlib.h>
-#include <urcu/urcu-memb.h>
 
 /*
  * Identifies the calling thread cheaply and portably (pthread_t need not be an integer),
@@ -38,8 +38,7 @@ static uintptr_t self_token(void)
 
 bool bm_system_owned(bm_system *sys)
 {
-	return atomic_load_explicit(&sys->owner, memory_order_relaxed) ==
-	       self_token();
+	return atomic_load_explicit(&sys->owner, memory_order_relaxed) == self_token();
 }
 
 int bm_system_new(bm_system **out)
@@ -58,7 +57,7 @@ int bm_system_new(bm_system **out)
 		free(sys);
 		return -err;
 	}
-	err = bm_reclaimer_new(&sys->reclaimer);
+	err = bm_reclaimer_new(&sys->rcu_token, &sys->reclaimer);
 	if (err) {
 		pthread_mutex_destroy(&sys->lock);
 		free(sys);
@@ -80,8 +79,7 @@ int bm_change_begin(bm_system *sys)
 		pthread_mutex_unlock(&sys->lock);
 		return -EDEADLK;
 	}
-	atomic_store_explicit(&sys->owner, self_token(),
-			      memory_order_relaxed);
+	atomic_store_explicit(&sys->owner, self_token(), memory_order_relaxed);
 	sys->depth++;
 	return 0;
 }
@@ -127,7 +125,7 @@ int bm_synchronize(bm_system *sys)
 		return -EINVAL;
 	if (urcu_memb_read_ongoing() || bm_system_owned(sys))
 		return -EDEADLK;
-	urcu_memb_synchronize_rcu();
+	bm_rcu_synchronize(&sys->rcu_token);
 	return 0;
 }
 
@@ -137,7 +135,12 @@ int bm_system_free(bm_system *sys)
 		return 0;
 	if (atomic_load(&sys->vcpus) != 0 || bm_system_owned(sys))
 		return -EBUSY;
-	/* No reader remains (no vCPU context), so everything can go at once. */
+	/* No reader remains (no vCPU context), so everything can go at once, aliases and what
+	 * they show included. */
+	for (struct bm_link *l = sys->regions.next; l != &sys->regions; l = l->next)
+		BM_CONTAINER_OF(l, bm_region, link)->alias_refs = 0;
+	for (struct bm_link *l = sys->spaces.next; l != &sys->spaces; l = l->next)
+		BM_CONTAINER_OF(l, bm_space, link)->root->alias_refs = 0;
 	while (sys->spaces.next != &sys->spaces) {
 		bm_space *s = BM_CONTAINER_OF(sys->spaces.next, bm_space, link);
 		bm_space_free(s);

@@ -49,11 +49,11 @@ struct bm_flat_range {
 
 /*
  * Calls fn for each assigned range of the published view, in address order, and returns
- * the view's generation (which grows by one with every publication). fn returning nonzero
+ * the view's generation (which grows with every publication in the system). fn returning nonzero
  * stops the walk. Runs under the writer lock: fn must not change the map.
  */
 BM_API uint64_t bm_space_flat(bm_space *space, int (*fn)(void *arg, const struct bm_flat_range *r),
-		       void *arg);
+                              void *arg);
 
 /*
  * Listeners learn what changed in the flat view after each commit: the ranges that left
@@ -62,7 +62,7 @@ BM_API uint64_t bm_space_flat(bm_space *space, int (*fn)(void *arg, const struct
  * listener is called once with the whole current view as added.
  */
 typedef void (*bm_listener_fn)(void *arg, bm_space *space, const struct bm_flat_range *removed,
-			       size_t nremoved, const struct bm_flat_range *added, size_t nadded);
+                               size_t nremoved, const struct bm_flat_range *added, size_t nadded);
 BM_API int bm_listener_add(bm_space *space, bm_listener_fn fn, void *arg, bm_listener **out);
 BM_API int bm_listener_remove(bm_listener *l);
 
@@ -86,7 +86,7 @@ BM_API size_t bm_space_conflicts(bm_space *space, struct bm_conflict *out, size_
 struct bm_conflict_ops {
 	void (*on_change)(void *arg, bm_space *space, const struct bm_conflict *c, bool added);
 	void (*on_access)(void *arg, bm_space *space, bm_vcpu *vcpu, uint64_t addr, unsigned size,
-			  bool is_write);
+	                  bool is_write);
 };
 BM_API int bm_space_set_conflict_ops(bm_space *space, const struct bm_conflict_ops *ops, void *arg);
 
