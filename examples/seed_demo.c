@@ -23,8 +23,7 @@ struct device {
 	bm_region *bar;
 };
 
-static int bar_read(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size,
-		    uint64_t *value)
+static int bar_read(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size, uint64_t *value)
 {
 	(void)vcpu;
 	(void)size;
@@ -68,7 +67,8 @@ static int check_routing(bm_vcpu *vcpu, bm_space *mem, struct device *d, int n)
 				to_none++, wrong++;
 		}
 		if (d[i].mapped)
-			printf("    %-10s BAR0 @0x%08" PRIx64 ": %3u bytes reach it, %3u reach a newer "
+			printf("    %-10s BAR0 @0x%08" PRIx64
+			       ": %3u bytes reach it, %3u reach a newer "
 			       "overlapping BAR, %u misrouted\n",
 			       d[i].name, d[i].base, to_self, to_other, to_none);
 		else
@@ -86,8 +86,8 @@ static int flat_line(void *arg, const struct bm_flat_range *r)
 	return 0;
 }
 
-static int show_step(const char *what, int err, bm_vcpu *vcpu, bm_space *mem,
-		     struct device *d, int n)
+static int show_step(const char *what, int err, bm_vcpu *vcpu, bm_space *mem, struct device *d,
+                     int n)
 {
 	printf("%s -> %s\n", what, err ? strerror(-err) : "ok");
 	puts("  flat view (0xdf000000..):");
@@ -121,7 +121,7 @@ int main(void)
 		char name[32];
 		snprintf(name, sizeof(name), "%s/bar0", dev[i].name);
 		if (bm_region_new_io(sys, name, dev[i].size, &bar_ops, (void *)(uintptr_t)i,
-				     &dev[i].bar) ||
+		                     &dev[i].bar) ||
 		    bm_region_set_exclusive(dev[i].bar, true))
 			return 2;
 	}
@@ -137,22 +137,22 @@ int main(void)
 	int err = PLACE(0, 0xdf000000);
 	err = err ? err : PLACE(1, 0xdf000080);
 	wrong += show_step("step 0: bhyve places blk @0xdf000000/0x80, net @0xdf000080/0x40", err,
-			   vcpu, mem, dev, 2);
+	                   vcpu, mem, dev, 2);
 	wrong += show_step("step 1: u-boot unmaps net @0xdf000080", REMOVE(1), vcpu, mem, dev, 2);
 	wrong += show_step("step 2: u-boot maps net @0xdf000000 (onto blk)", PLACE(1, 0xdf000000),
-			   vcpu, mem, dev, 2);
+	                   vcpu, mem, dev, 2);
 	wrong += show_step("step 3: u-boot unmaps blk @0xdf000000", REMOVE(0), vcpu, mem, dev, 2);
 	wrong += show_step("step 4: u-boot maps blk @0xdf000080", PLACE(0, 0xdf000080), vcpu, mem,
-			   dev, 2);
+	                   dev, 2);
 	wrong += show_step("step 5: the OS unmaps net @0xdf000000 to reprogram it", REMOVE(1), vcpu,
-			   mem, dev, 2);
+	                   mem, dev, 2);
 
 	struct bm_vcpu_stats st;
 	bm_vcpu_stats(vcpu, &st);
 	printf("\n%" PRIu64 " accesses, %" PRIu64 " in an overlap, %" PRIu64 " unassigned\n",
 	       st.accesses, st.conflicts, st.unassigned);
 	printf("%s\n", wrong ? "FAILED: some accesses were misrouted or a step failed"
-			     : "every access reached the right device; every step succeeded");
+	                     : "every access reached the right device; every step succeeded");
 	bm_vcpu_free(vcpu);
 	bm_system_free(sys);
 	return wrong ? 1 : 0;

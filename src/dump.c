@@ -73,15 +73,14 @@ static int note_target(struct targets *t, const bm_region *r)
 	return 0;
 }
 
-static int mtree_region(FILE *f, const bm_region *r, uint64_t base, int depth,
-			struct targets *t)
+static int mtree_region(FILE *f, const bm_region *r, uint64_t base, int depth, struct targets *t)
 {
 	uint64_t start = base + r->offset;
 	fprintf(f, "%*s%016" PRIx64 "-%016" PRIx64 " (prio %d, %s): ", 2 * depth, "", start,
-		start + r->last, r->priority, type_name(r));
+	        start + r->last, r->priority, type_name(r));
 	if (r->kind == BM_REGION_ALIAS) {
 		fprintf(f, "alias %s @%s %016" PRIx64 "-%016" PRIx64, r->name, r->target->name,
-			r->alias_offset, r->alias_offset + r->last);
+		        r->alias_offset, r->alias_offset + r->last);
 		int err = note_target(t, r->target);
 		if (err)
 			return err;
@@ -129,7 +128,7 @@ int bm_space_dump_mtree(bm_space *space, FILE *out)
 static void flat_line(FILE *f, const struct bm_range *r)
 {
 	fprintf(f, "  %016" PRIx64 "-%016" PRIx64 " (prio %d, %s): %s", r->start, r->last,
-		r->region->priority, type_name(r->region), r->region->name);
+	        r->region->priority, type_name(r->region), r->region->name);
 	if (r->offset)
 		fprintf(f, " @%016" PRIx64, r->offset);
 	fputc('\n', f);
@@ -141,8 +140,8 @@ int bm_space_dump_flat(bm_space *space, FILE *out)
 		return -EINVAL;
 	pthread_mutex_lock(&space->sys->lock);
 	const struct bm_index *idx = space->view->index;
-	fprintf(out, "FlatView #0\n AS \"%s\", root: %s\n Root memory region: %s\n",
-		space->name, space->root->name, space->root->name);
+	fprintf(out, "FlatView #0\n AS \"%s\", root: %s\n Root memory region: %s\n", space->name,
+	        space->root->name, space->root->name);
 	bool any = false;
 	for (const struct bm_range *r = bm_index_lookup(idx, 0); r; r = bm_index_next(idx, r)) {
 		if (r->region) {
@@ -186,7 +185,7 @@ static int json_region(FILE *f, const bm_region *r, uint64_t base)
 	fputs(", ", f);
 	json_hex(f, "end", start + r->last);
 	fprintf(f, ", \"priority\": %d, \"enabled\": %s, \"exclusive\": %s", r->priority,
-		r->enabled ? "true" : "false", r->exclusive ? "true" : "false");
+	        r->enabled ? "true" : "false", r->exclusive ? "true" : "false");
 	if (r->kind == BM_REGION_ALIAS) {
 		fputs(", \"alias_of\": ", f);
 		json_string(f, r->target->name);
@@ -217,12 +216,14 @@ static void json_flat(FILE *f, const struct bm_index *idx)
 		json_hex(f, "start", r->start);
 		fputs(", ", f);
 		json_hex(f, "end", r->last);
-		fprintf(f, ", \"priority\": %d, \"type\": \"%s\", \"region\": ", r->region->priority,
-			type_name(r->region));
+		fprintf(f,
+		        ", \"priority\": %d, \"type\": \"%s\", \"region\": ", r->region->priority,
+		        type_name(r->region));
 		json_string(f, r->region->name);
 		fputs(", ", f);
 		json_hex(f, "offset", r->offset);
-		fprintf(f, ", \"conflict\": %s}", (r->flags & BM_RANGE_CONFLICT) ? "true" : "false");
+		fprintf(f, ", \"conflict\": %s}",
+		        (r->flags & BM_RANGE_CONFLICT) ? "true" : "false");
 	}
 	fputs(first ? "]" : "\n  ]", f);
 }

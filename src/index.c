@@ -3,32 +3,44 @@
  * The flat-view index: a persistent radix trie over address bits, with path compression and
  * a fanout chosen per node.
  *
- * A node covers an aligned block of 2^bits addresses [base, base + span_last], cut into
- * 2^order equal slots of 2^shift addresses (shift + order == bits). A slot holds either a
- * range pointer, when the whole slot lies inside that range, or a tagged pointer to a child
- * node, when range boundaries fall inside the slot. The set of addresses a node answers for
- * (its extent) is the parent's slot, or every address for the root; the node's block is the
- * smallest aligned block inside its extent that holds all of the extent's boundaries, so a
- * lone small range deep in a large gap costs one tiny node rather than a chain of them.
- * Addresses of the extent below or above the block belong to one range each, which the node
- * keeps in below and above (NULL when the block starts or ends with the extent: never used).
+ * A node covers a block of 2^bits addresses [base, base + span_last], cut into 2^order
+ * equal slots of 2^shift addresses (shift + order == bits). A slot holds either a range
+ * pointer, when the whole slot lies inside that range, or a tagged pointer to a child node,
+ * when range boundaries fall inside the slot. The addresses a node answers for (its extent)
+ * are those of the parent's slot, or every address for the root. The block is chosen at
+ * build time to hold all the boundaries of the extent and no more than needed, so a lone
+ * small range deep in a large gap costs one tiny node rather than a chain of them; the
+ * extent's addresses below or above the block belong to one range each, which the node
+ * keeps in below and above (NULL when there are no such addresses). The block starts at
+ * the first boundary rounded down to a slot, not at a multiple of its own size, so that it
+ * does not double when the boundaries straddle a large power of two; it may thus overhang
+ * its extent, and the slots lookups cannot reach hold 0.
  *
  * The fanout is picked when a node is built, from the number of boundaries in its extent
- * (about four slots per boundary, at most 2^BM_MAX_ORDER slots), and never above what it
- * takes to separate every boundary: dense areas get wide nodes, so that a lookup usually
- * takes two or three levels, each a subtraction, a comparison, a shift and a load.
+ * (about four slots per boundary), but never more than it takes to separate every
+ * boundary: dense areas get wide nodes, so that lookups usually take two or three levels,
+ * each a subtraction, one comparison for both sides of the block, a shift and a load.
  *
- * Invariants that everything below relies on:
+ * The root is wider than the other nodes (up to 2^BM_ROOT_MAX_ORDER slots), as it sees the
+ * whole map, but is paged so that an edit copies one page and the page directory, not all
+ * of it: the root's slots are pages, nodes of fixed geometry (exactly one root slot, in
+ * 2^BM_PAGE_ORDER slots) that are always nodes, whatever they hold. Lookups index the
+ * root and a page in one step.
+ *
+ * A version is its root node, so a lookup starts without an indirection and, as an edit
+ * always makes a new root, the version costs no allocation of its own.
+ *
+ * Invariants the editing code relies on:
  *  - every range pointer a node holds applies to some address of the node's extent, so a
- *    subtree whose extent misses an edit's window holds no range of the window, and can be
- *    shared as is by the next version;
+ *    subtree whose extent misses an edit's window holds no range of the window, and the
+ *    next version can share it as is;
  *  - count is the number of boundaries (range starts) in (extent lo, extent hi].
  *
- * An edit copies the nodes whose extents meet the window and keep fitting it, rebuilds from
- * scratch the smallest subtrees that no longer fit (a new boundary outside the block, or a
- * boundary count that drifted far from the one the fanout was chosen for), and shares the
- * rest. Drift-triggered rebuilds only happen after the subtree's boundary count has changed
- * by a large factor, so their cost is amortized over the edits that caused the change.
+ * An edit copies the nodes whose extents meet the window and still fit it, rebuilds from
+ * scratch the smallest subtrees that no longer do (a new boundary outside the block, or a
+ * boundary count far from the one the fanout was chosen for), and shares the rest. Count
+ * drift only triggers a rebuild once the subtree's count has changed by a large factor, so
+ * such rebuilds are paid for by the edits that caused the change.
  */
 #include "index.h"
 
@@ -43,28 +55,37 @@
 
 /* Aim for 2^BM_FAN_SLACK slots per boundary: most slots then hold a single range. */
 #define BM_FAN_SLACK 2
-/* Widest node: 4096 slots (32 KiB). Wider would cut lookups in big maps by a level, at the
- * price of copying that many slots on every edit below the node. */
-#define BM_MAX_ORDER 12
+/* Inner nodes have at most 1024 slots: an edit below one copies them all. */
+#define BM_MAX_ORDER 10
+/* Root pages have 256 slots (2 KiB, like the root's page directory at most). */
+#define BM_PAGE_ORDER 8
+#define BM_PAGE_MASK  ((UINT64_C(1) << BM_PAGE_ORDER) - 1)
+/* The root has 2^9 to 2^16 slots in all (at least two pages keeps its shift below 64). */
+#define BM_ROOT_MIN_ORDER (BM_PAGE_ORDER + 1)
+#define BM_ROOT_MAX_ORDER 16
 /* Rebuild a subtree when its ideal fanout has grown 4x, or shrunk 8x, since it was built. */
 #define BM_GROW_ORDERS   2
 #define BM_SHRINK_ORDERS 3
 
-/*
- * A version is its root node: a lookup then starts without a load or a test, and as an
- * edit always makes a new root, the version header costs no allocation of its own.
- */
 struct bm_node {
 	uint64_t nbase;     /* 0 - first address of the block: addr + nbase is one add */
 	uint64_t span_last; /* block size - 1 (UINT64_MAX: the whole space) */
-	unsigned shift;     /* log2 of the slot size; at most 63 */
-	unsigned order;     /* log2 of the slot count */
+	uint8_t shift;      /* log2 of the slot size; at most 63 */
+	uint8_t order;      /* log2 of the slot count */
+	uint8_t fine_shift; /* root only: shift of its pages' slots */
 	struct bm_range *below; /* the extent's addresses before the block; NULL if none */
 	struct bm_range *above; /* the extent's addresses after the block; NULL if none */
 	size_t count;           /* boundaries in the extent, after the extent's first address */
 	size_t built;           /* count when the node's geometry was chosen */
 	size_t bytes;           /* root only: bm_index_bytes */
 	uintptr_t slot[];
+};
+
+/* Where a node sits, which decides how it is shaped. */
+enum bm_kind {
+	BM_INNER,
+	BM_PAGE,
+	BM_ROOT,
 };
 
 #ifdef BM_INDEX_TESTING
@@ -89,6 +110,16 @@ static void *bm_realloc(void *p, size_t size)
 #define bm_realloc realloc
 #endif
 
+static uint64_t bm_min(uint64_t x, uint64_t y)
+{
+	return x < y ? x : y;
+}
+
+static uint64_t bm_max(uint64_t x, uint64_t y)
+{
+	return x > y ? x : y;
+}
+
 static bool bm_is_node(uintptr_t p)
 {
 	return p & BM_TAG_NODE;
@@ -104,19 +135,14 @@ static uintptr_t bm_tag(struct bm_node *n)
 	return (uintptr_t)n + BM_TAG_NODE;
 }
 
+static struct bm_node *bm_root(const struct bm_index *idx)
+{
+	return (struct bm_node *)idx;
+}
+
 static size_t bm_node_size(unsigned order)
 {
 	return sizeof(struct bm_node) + (sizeof(uintptr_t) << order);
-}
-
-static uint64_t bm_min(uint64_t x, uint64_t y)
-{
-	return x < y ? x : y;
-}
-
-static uint64_t bm_max(uint64_t x, uint64_t y)
-{
-	return x > y ? x : y;
 }
 
 static uint64_t bm_base(const struct bm_node *n)
@@ -134,9 +160,11 @@ static uint64_t bm_slot_mask(const struct bm_node *n)
 	return (UINT64_C(1) << n->shift) - 1;
 }
 
-static struct bm_node *bm_root(const struct bm_index *idx)
+/* ---- lookups ---- */
+
+static struct bm_range *bm_outside(const struct bm_node *n, uint64_t addr)
 {
-	return (struct bm_node *)idx;
+	return addr < bm_base(n) ? n->below : n->above;
 }
 
 static struct bm_range *bm_find_range(const struct bm_node *n, uint64_t addr)
@@ -146,7 +174,7 @@ static struct bm_range *bm_find_range(const struct bm_node *n, uint64_t addr)
 
 		/* One unsigned comparison catches both sides of the block. */
 		if (rel > n->span_last)
-			return addr < bm_base(n) ? n->below : n->above;
+			return bm_outside(n, addr);
 
 		uintptr_t p = n->slot[rel >> n->shift];
 
@@ -158,12 +186,25 @@ static struct bm_range *bm_find_range(const struct bm_node *n, uint64_t addr)
 
 const struct bm_range *bm_index_lookup(const struct bm_index *idx, uint64_t addr)
 {
-	return bm_find_range(bm_root(idx), addr);
+	const struct bm_node *root = bm_root(idx);
+	uint64_t rel = addr + root->nbase;
+
+	if (rel > root->span_last)
+		return bm_outside(root, addr);
+
+	/* The root and one of its pages, as a single array of fine slots. */
+	uint64_t i = rel >> root->fine_shift;
+	const struct bm_node *page = bm_node_of(root->slot[i >> BM_PAGE_ORDER]);
+	uintptr_t p = page->slot[i & BM_PAGE_MASK];
+
+	if (!bm_is_node(p))
+		return (const struct bm_range *)p;
+	return bm_find_range(bm_node_of(p), addr);
 }
 
 const struct bm_range *bm_index_next(const struct bm_index *idx, const struct bm_range *r)
 {
-	return r->last == UINT64_MAX ? NULL : bm_find_range(bm_root(idx), r->last + 1);
+	return r->last == UINT64_MAX ? NULL : bm_index_lookup(idx, r->last + 1);
 }
 
 size_t bm_index_bytes(const struct bm_index *idx)
@@ -179,10 +220,14 @@ int bm_garbage_reserve(struct bm_garbage *g, size_t n)
 		return 0;
 	if (n > SIZE_MAX / sizeof(void *) - g->n)
 		return -ENOMEM;
+
 	size_t cap = g->cap ? g->cap : 16;
+
 	while (cap < g->n + n)
 		cap = cap > SIZE_MAX / (2 * sizeof(void *)) ? g->n + n : cap * 2;
+
 	void **ptrs = bm_realloc(g->ptrs, cap * sizeof(void *));
+
 	if (!ptrs)
 		return -ENOMEM;
 	g->ptrs = ptrs;
@@ -271,38 +316,6 @@ static int bm_free_range(struct bm_visitor *v, struct bm_range *r)
 	return 0;
 }
 
-/* ---- versions ---- */
-
-/* A root for a version made of one range: two slots, as one would need a shift by 64. */
-static void bm_init_single(struct bm_node *n, struct bm_range *whole)
-{
-	n->nbase = 0;
-	n->span_last = UINT64_MAX;
-	n->shift = 63;
-	n->order = 1;
-	n->below = NULL;
-	n->above = NULL;
-	n->count = 0;
-	n->built = 0;
-	n->slot[0] = (uintptr_t)whole;
-	n->slot[1] = (uintptr_t)whole;
-}
-
-int bm_index_new(struct bm_range *whole, struct bm_index **out)
-{
-	if (whole->start != 0 || whole->last != UINT64_MAX)
-		return -EINVAL;
-
-	struct bm_node *root = bm_malloc(bm_node_size(1));
-
-	if (!root)
-		return -ENOMEM;
-	bm_init_single(root, whole);
-	root->bytes = bm_node_size(1) + sizeof(*whole);
-	*out = (struct bm_index *)root;
-	return 0;
-}
-
 void bm_index_free(struct bm_index *idx)
 {
 	if (!idx)
@@ -340,8 +353,8 @@ static int bm_rvec_push(struct bm_rvec *rv, struct bm_range *r)
 	return 0;
 }
 
-/* One edit in progress: the old version, the window and its new ranges, and the nodes
- * allocated (to free on failure) and orphaned (to hand to garbage on success) so far. */
+/* One build or edit in progress: the old version, the window and its new ranges, and the
+ * nodes allocated (to free on failure) and orphaned (for the garbage on success) so far. */
 struct bm_edit {
 	const struct bm_index *old;
 	uint64_t a, b;
@@ -351,7 +364,6 @@ struct bm_edit {
 	struct bm_garbage fresh;
 	struct bm_garbage dead;
 	size_t added, removed; /* node bytes */
-	int err;
 };
 
 static unsigned bm_ceil_log2(size_t x)
@@ -360,11 +372,15 @@ static unsigned bm_ceil_log2(size_t x)
 }
 
 /* The fanout (as a log2) a node over count boundaries should get, separation aside. */
-static unsigned bm_fan_order(size_t count)
+static unsigned bm_fan_order(enum bm_kind kind, size_t count)
 {
 	unsigned order = bm_ceil_log2(count) + BM_FAN_SLACK;
 
-	return order < BM_MAX_ORDER ? order : BM_MAX_ORDER;
+	if (kind != BM_ROOT)
+		return order < BM_MAX_ORDER ? order : BM_MAX_ORDER;
+	if (order < BM_ROOT_MIN_ORDER)
+		return BM_ROOT_MIN_ORDER;
+	return order < BM_ROOT_MAX_ORDER ? order : BM_ROOT_MAX_ORDER;
 }
 
 static struct bm_node *bm_node_alloc(struct bm_edit *e, unsigned order)
@@ -374,7 +390,6 @@ static struct bm_node *bm_node_alloc(struct bm_edit *e, unsigned order)
 
 	if (!n || bm_garbage_add(&e->fresh, n)) {
 		free(n);
-		e->err = -ENOMEM;
 		return NULL;
 	}
 	e->added += size;
@@ -398,14 +413,24 @@ static unsigned bm_fit_shift(uint64_t first, uint64_t upper, unsigned order)
 	return shift;
 }
 
-/* The geometry of a node for the boundaries rs[1..k), k >= 2. */
-static void bm_choose_geometry(struct bm_node *n, struct bm_range *const *rs, size_t k)
+/* The block and slots of a node of the given kind (not a page) over rs[0..k). */
+static void bm_choose_geometry(struct bm_node *n, enum bm_kind kind, struct bm_range *const *rs,
+			       size_t k)
 {
+	unsigned order = bm_fan_order(kind, k - 1), shift;
+	uint64_t base = 0, span_last = UINT64_MAX;
+
+	if (k == 1) {
+		/* Only a root holds a single range. */
+		shift = 64 - order;
+		goto done;
+	}
+
 	/* The block must hold every boundary b, in the sense base <= b <= block last + 1:
 	 * addresses on either side of the block then belong to one range each. */
 	uint64_t first = rs[1]->start;
 	uint64_t upper = rs[k - 1]->start > first ? rs[k - 1]->start - 1 : first;
-	unsigned order = bm_fan_order(k - 1), align = 63;
+	unsigned align = 63;
 
 	for (size_t i = 1; i < k; i++) {
 		unsigned t = (unsigned)__builtin_ctzll(rs[i]->start);
@@ -414,52 +439,51 @@ static void bm_choose_geometry(struct bm_node *n, struct bm_range *const *rs, si
 	}
 	/* Fewer slots will do if they are small enough to separate all the boundaries: with
 	 * a slot size dividing every boundary, no slot holds one inside. */
-	for (unsigned o = 0; o < order; o++) {
+	for (unsigned o = kind == BM_ROOT ? BM_ROOT_MIN_ORDER : 0; o < order; o++) {
 		if (bm_fit_shift(first, upper, o) <= align) {
 			order = o;
 			break;
 		}
 	}
-
-	/* shift <= 63: when order is 0, shift <= align. */
-	unsigned shift = bm_fit_shift(first, upper, order);
-	uint64_t span_last = shift + order == 64 ? UINT64_MAX : (UINT64_C(1) << (shift + order)) - 1;
-	uint64_t base = first & ~((UINT64_C(1) << shift) - 1);
-
+	/* shift <= 63: order is 0 only if shift <= align. */
+	shift = bm_fit_shift(first, upper, order);
+	if (shift + order < 64)
+		span_last = (UINT64_C(1) << (shift + order)) - 1;
+	base = first & ~((UINT64_C(1) << shift) - 1);
 	/* Near the top, slide the block down rather than let it wrap around. */
 	if (base > UINT64_MAX - span_last)
 		base = 0 - span_last - 1;
+done:
 	n->nbase = 0 - base;
 	n->span_last = span_last;
-	n->shift = shift;
-	n->order = order;
+	n->shift = (uint8_t)shift;
+	n->order = (uint8_t)order;
+	n->fine_shift = 0;
+	if (kind == BM_ROOT) {
+		/* The same fine slots, as pages of them. */
+		n->fine_shift = (uint8_t)shift;
+		n->shift = (uint8_t)(shift + BM_PAGE_ORDER);
+		n->order = (uint8_t)(order - BM_PAGE_ORDER);
+	}
 }
 
-/* A fresh subtree for the extent [lo, hi], over the ranges rs[0..k) that meet it (rs[0]
- * holds lo, rs[k - 1] holds hi). Returns 0 on failure, with e->err set. */
-static uintptr_t bm_build(struct bm_edit *e, struct bm_range *const *rs, size_t k, uint64_t lo,
-			  uint64_t hi)
+/* A page fills exactly one root slot, its extent. */
+static void bm_page_geometry(struct bm_node *n, uint64_t lo, uint64_t hi)
 {
-	if (k == 1)
-		return (uintptr_t)rs[0];
+	n->nbase = 0 - lo;
+	n->span_last = hi - lo;
+	n->shift = (uint8_t)(__builtin_ctzll(hi - lo + 1) - BM_PAGE_ORDER);
+	n->order = BM_PAGE_ORDER;
+	n->fine_shift = 0;
+}
 
-	struct bm_node geom;
+static uintptr_t bm_build(struct bm_edit *e, enum bm_kind kind, struct bm_range *const *rs,
+			  size_t k, uint64_t lo, uint64_t hi);
 
-	bm_choose_geometry(&geom, rs, k);
-
-	struct bm_node *n = bm_node_alloc(e, geom.order);
-
-	if (!n)
-		return 0;
-	*n = geom;
-
-	uint64_t base = bm_base(n), last = base + n->span_last;
-
-	n->below = base > lo ? rs[0] : NULL;
-	n->above = last < hi ? rs[k - 1] : NULL;
-	n->count = k - 1;
-	n->built = k - 1;
-
+/* Builds the children of n, over the part of each slot inside the extent [lo, hi]. */
+static int bm_fill_slots(struct bm_edit *e, struct bm_node *n, enum bm_kind kind,
+			 struct bm_range *const *rs, size_t k, uint64_t lo, uint64_t hi)
+{
 	size_t i = 0;
 
 	for (size_t j = 0; j < (size_t)1 << n->order; j++) {
@@ -470,8 +494,8 @@ static uintptr_t bm_build(struct bm_edit *e, struct bm_range *const *rs, size_t 
 			n->slot[j] = 0;
 			continue;
 		}
-		slo = slo > lo ? slo : lo;
-		shi = shi < hi ? shi : hi;
+		slo = bm_max(slo, lo);
+		shi = bm_min(shi, hi);
 		while (rs[i]->last < slo)
 			i++;
 
@@ -480,14 +504,70 @@ static uintptr_t bm_build(struct bm_edit *e, struct bm_range *const *rs, size_t 
 		while (end + 1 < k && rs[end + 1]->start <= shi)
 			end++;
 
-		uintptr_t child = bm_build(e, rs + i, end - i + 1, slo, shi);
+		uintptr_t child = bm_build(e, kind == BM_ROOT ? BM_PAGE : BM_INNER, rs + i,
+					   end - i + 1, slo, shi);
 
 		if (!child)
-			return 0;
+			return -ENOMEM;
 		n->slot[j] = child;
 		i = end;
 	}
+	return 0;
+}
+
+/*
+ * A fresh subtree of the given kind for the extent [lo, hi], over the ranges rs[0..k) that
+ * meet it (rs[0] holds lo, rs[k - 1] holds hi). Returns 0 on failure.
+ */
+static uintptr_t bm_build(struct bm_edit *e, enum bm_kind kind, struct bm_range *const *rs,
+			  size_t k, uint64_t lo, uint64_t hi)
+{
+	if (k == 1 && kind == BM_INNER)
+		return (uintptr_t)rs[0];
+
+	struct bm_node geom;
+
+	if (kind == BM_PAGE)
+		bm_page_geometry(&geom, lo, hi);
+	else
+		bm_choose_geometry(&geom, kind, rs, k);
+
+	struct bm_node *n = bm_node_alloc(e, geom.order);
+
+	if (!n)
+		return 0;
+	*n = geom;
+
+	uint64_t base = bm_base(n);
+
+	n->below = base > lo ? rs[0] : NULL;
+	n->above = base + n->span_last < hi ? rs[k - 1] : NULL;
+	n->count = k - 1;
+	n->built = k - 1;
+	n->bytes = 0;
+	if (bm_fill_slots(e, n, kind, rs, k, lo, hi))
+		return 0;
 	return bm_tag(n);
+}
+
+int bm_index_new(struct bm_range *whole, struct bm_index **out)
+{
+	if (whole->start != 0 || whole->last != UINT64_MAX)
+		return -EINVAL;
+
+	struct bm_edit e = {0};
+	uintptr_t root = bm_build(&e, BM_ROOT, &whole, 1, 0, UINT64_MAX);
+
+	if (!root) {
+		for (size_t i = 0; i < e.fresh.n; i++)
+			free(e.fresh.ptrs[i]);
+		bm_garbage_release(&e.fresh);
+		return -ENOMEM;
+	}
+	bm_node_of(root)->bytes = e.added + sizeof(*whole);
+	bm_garbage_release(&e.fresh);
+	*out = (struct bm_index *)bm_node_of(root);
+	return 0;
 }
 
 /* ---- editing ---- */
@@ -528,8 +608,6 @@ static struct bm_range *bm_new_lookup(const struct bm_edit *e, uint64_t addr)
 	return bm_find_range(bm_root(e->old), addr);
 }
 
-static int bm_bury_node(struct bm_visitor *v, struct bm_node *n);
-
 struct bm_burier {
 	struct bm_visitor v;
 	struct bm_edit *e;
@@ -539,10 +617,8 @@ static int bm_bury_node(struct bm_visitor *v, struct bm_node *n)
 {
 	struct bm_edit *e = ((struct bm_burier *)v)->e;
 
-	if (bm_garbage_add(&e->dead, n)) {
-		e->err = -ENOMEM;
-		return e->err;
-	}
+	if (bm_garbage_add(&e->dead, n))
+		return -ENOMEM;
 	e->removed += bm_node_size(n->order);
 	return 0;
 }
@@ -556,12 +632,12 @@ static int bm_bury(struct bm_edit *e, uintptr_t p)
 }
 
 /* A fresh subtree for an extent inside the window. */
-static uintptr_t bm_build_window(struct bm_edit *e, uint64_t lo, uint64_t hi)
+static uintptr_t bm_build_window(struct bm_edit *e, enum bm_kind kind, uint64_t lo, uint64_t hi)
 {
 	size_t i = bm_bsearch(e->rs, e->n, lo);
 	size_t end = bm_bsearch(e->rs, e->n, hi);
 
-	return bm_build(e, e->rs + i, end - i + 1, lo, hi);
+	return bm_build(e, kind, e->rs + i, end - i + 1, lo, hi);
 }
 
 /* Collects, in address order, the ranges the new version has over [lo, hi]: the old
@@ -585,8 +661,8 @@ static int bm_gather_range(struct bm_visitor *v, struct bm_range *r)
 		return 0;
 	g->spliced = true;
 
-	size_t i = bm_bsearch(e->rs, e->n, g->lo > e->a ? g->lo : e->a);
-	size_t end = bm_bsearch(e->rs, e->n, g->hi < e->b ? g->hi : e->b);
+	size_t i = bm_bsearch(e->rs, e->n, bm_max(g->lo, e->a));
+	size_t end = bm_bsearch(e->rs, e->n, bm_min(g->hi, e->b));
 
 	for (; !err && i <= end; i++)
 		err = bm_rvec_push(&g->out, e->rs[i]);
@@ -594,7 +670,8 @@ static int bm_gather_range(struct bm_visitor *v, struct bm_range *r)
 }
 
 /* Replaces an old subtree over [lo, hi] by a fresh one for the new version. */
-static uintptr_t bm_rebuild(struct bm_edit *e, uintptr_t p, uint64_t lo, uint64_t hi)
+static uintptr_t bm_rebuild(struct bm_edit *e, enum bm_kind kind, uintptr_t p, uint64_t lo,
+			    uint64_t hi)
 {
 	struct bm_gatherer g = {
 		.b = {.v = {.node = bm_bury_node, .range = bm_gather_range}, .e = e},
@@ -603,41 +680,37 @@ static uintptr_t bm_rebuild(struct bm_edit *e, uintptr_t p, uint64_t lo, uint64_
 	};
 	uintptr_t res = 0;
 
-	if (bm_walk(&g.b.v, p))
-		e->err = -ENOMEM;
-	else
-		res = bm_build(e, g.out.v, g.out.n, lo, hi);
+	if (!bm_walk(&g.b.v, p))
+		res = bm_build(e, kind, g.out.v, g.out.n, lo, hi);
 	free(g.out.v);
 	return res;
 }
 
-static uintptr_t bm_update(struct bm_edit *e, uintptr_t p, uint64_t lo, uint64_t hi);
+static uintptr_t bm_update(struct bm_edit *e, enum bm_kind kind, uintptr_t p, uint64_t lo,
+			   uint64_t hi);
 
 /* A copy of old node t over [lo, hi], same geometry, with the slots and edges the window
  * meets updated. */
-static uintptr_t bm_copy_update(struct bm_edit *e, struct bm_node *t, uint64_t lo, uint64_t hi,
-				size_t count)
+static uintptr_t bm_copy_update(struct bm_edit *e, enum bm_kind kind, struct bm_node *t,
+				uint64_t lo, uint64_t hi, size_t count)
 {
 	struct bm_node *n = bm_node_alloc(e, t->order);
 
 	if (!n)
 		return 0;
 	memcpy(n, t, bm_node_size(t->order));
-	if (bm_garbage_add(&e->dead, t)) {
-		e->err = -ENOMEM;
+	if (bm_garbage_add(&e->dead, t))
 		return 0;
-	}
 	e->removed += bm_node_size(t->order);
 	n->count = count;
 
 	uint64_t base = bm_base(n), last = base + n->span_last;
-
 	uint64_t from = bm_max(e->a, bm_max(base, lo)), to = bm_min(e->b, bm_min(last, hi));
 
 	for (size_t j = (from - base) >> n->shift; from <= to && j <= (to - base) >> n->shift; j++) {
 		uint64_t slo = bm_slot_lo(n, j);
-		uintptr_t child = bm_update(e, n->slot[j], bm_max(slo, lo),
-					    bm_min(slo + bm_slot_mask(n), hi));
+		uintptr_t child = bm_update(e, kind == BM_ROOT ? BM_PAGE : BM_INNER, n->slot[j],
+					    bm_max(slo, lo), bm_min(slo + bm_slot_mask(n), hi));
 
 		if (!child)
 			return 0;
@@ -650,17 +723,35 @@ static uintptr_t bm_copy_update(struct bm_edit *e, struct bm_node *t, uint64_t l
 	return bm_tag(n);
 }
 
-/* The new version's subtree for the extent [lo, hi], which meets the window, from the old
- * version's subtree p there. Returns 0 on failure, with e->err set. */
-static uintptr_t bm_update(struct bm_edit *e, uintptr_t p, uint64_t lo, uint64_t hi)
+/* Whether old node t over [lo, hi] can keep its geometry with count boundaries there. */
+static bool bm_still_fits(const struct bm_edit *e, enum bm_kind kind, const struct bm_node *t,
+			  uint64_t lo, uint64_t hi, size_t count)
+{
+	if (kind == BM_PAGE)
+		return true;
+	if (!count)
+		return false;
+
+	uint64_t first = bm_new_lookup(e, lo)->last + 1;
+	uint64_t upper = bm_new_lookup(e, hi)->start - 1;
+	unsigned want = bm_fan_order(kind, count), had = bm_fan_order(kind, t->built);
+
+	return first >= bm_base(t) && upper - bm_base(t) <= t->span_last &&
+	       want < had + BM_GROW_ORDERS && want + BM_SHRINK_ORDERS > had;
+}
+
+/* The new version's subtree of the given kind for the extent [lo, hi], which meets the
+ * window, from the old version's subtree p there. Returns 0 on failure. */
+static uintptr_t bm_update(struct bm_edit *e, enum bm_kind kind, uintptr_t p, uint64_t lo,
+			   uint64_t hi)
 {
 	/* A single old range meeting the window lies inside it: the window is whole ranges. */
 	if (!bm_is_node(p))
-		return bm_build_window(e, lo, hi);
+		return bm_build_window(e, kind, lo, hi);
 	if (lo >= e->a && hi <= e->b) {
 		if (bm_bury(e, p))
 			return 0;
-		return bm_build_window(e, lo, hi);
+		return bm_build_window(e, kind, lo, hi);
 	}
 
 	struct bm_node *t = bm_node_of(p);
@@ -668,20 +759,9 @@ static uintptr_t bm_update(struct bm_edit *e, uintptr_t p, uint64_t lo, uint64_t
 	size_t count = t->count + bm_starts_in(e->rs, e->n, lo, hi) -
 		       bm_starts_in(e->old_rs.v, e->old_rs.n, lo, hi);
 
-	if (!count) {
-		if (bm_bury(e, p))
-			return 0;
-		return (uintptr_t)bm_new_lookup(e, lo);
-	}
-
-	uint64_t first = bm_new_lookup(e, lo)->last + 1;
-	uint64_t upper = bm_new_lookup(e, hi)->start - 1;
-	bool fits = first >= bm_base(t) && upper <= bm_base(t) + t->span_last;
-	unsigned want = bm_fan_order(count), had = bm_fan_order(t->built);
-
-	if (!fits || want >= had + BM_GROW_ORDERS || want + BM_SHRINK_ORDERS <= had)
-		return bm_rebuild(e, p, lo, hi);
-	return bm_copy_update(e, t, lo, hi, count);
+	if (!bm_still_fits(e, kind, t, lo, hi, count))
+		return bm_rebuild(e, kind, p, lo, hi);
+	return bm_copy_update(e, kind, t, lo, hi, count);
 }
 
 static int bm_check_window(const struct bm_index *old, uint64_t a, uint64_t b,
@@ -693,7 +773,7 @@ static int bm_check_window(const struct bm_index *old, uint64_t a, uint64_t b,
 		if (ranges[i]->start > ranges[i]->last ||
 		    (i && ranges[i]->start != ranges[i - 1]->last + 1))
 			return -EINVAL;
-	if (bm_find_range(bm_root(old), a)->start != a || bm_find_range(bm_root(old), b)->last != b)
+	if (bm_index_lookup(old, a)->start != a || bm_index_lookup(old, b)->last != b)
 		return -EINVAL;
 	return 0;
 }
@@ -715,28 +795,17 @@ int bm_index_replace(const struct bm_index *old, uint64_t a, uint64_t b,
 		return err;
 
 	struct bm_edit e = {.old = old, .a = a, .b = b, .rs = ranges, .n = n};
-	struct bm_node *oroot = bm_root(old), *root;
 	uintptr_t p = 0;
 
-	for (struct bm_range *r = bm_find_range(oroot, a);; r = bm_find_range(oroot, r->last + 1)) {
-		if (bm_rvec_push(&e.old_rs, r))
+	for (const struct bm_range *r = bm_index_lookup(old, a);; r = bm_index_next(old, r)) {
+		if (bm_rvec_push(&e.old_rs, (struct bm_range *)r))
 			goto fail;
 		if (r->last >= b)
 			break;
 	}
 	/* The old root is always among the dead: every edit makes a new root. */
-	p = bm_update(&e, bm_tag(oroot), 0, UINT64_MAX);
-	if (!p)
-		goto fail;
-	if (bm_is_node(p)) {
-		root = bm_node_of(p);
-	} else {
-		root = bm_node_alloc(&e, 1);
-		if (!root)
-			goto fail;
-		bm_init_single(root, (struct bm_range *)p);
-	}
-	if (bm_garbage_reserve(garbage, e.dead.n + e.old_rs.n))
+	p = bm_update(&e, BM_ROOT, bm_tag(bm_root(old)), 0, UINT64_MAX);
+	if (!p || bm_garbage_reserve(garbage, e.dead.n + e.old_rs.n))
 		goto fail;
 
 	/* Nothing can fail from here on. */
@@ -744,7 +813,10 @@ int bm_index_replace(const struct bm_index *old, uint64_t a, uint64_t b,
 		garbage->ptrs[garbage->n++] = e.dead.ptrs[i];
 	for (size_t i = 0; i < e.old_rs.n; i++)
 		garbage->ptrs[garbage->n++] = e.old_rs.v[i];
-	root->bytes = oroot->bytes + e.added - e.removed + n * sizeof(struct bm_range) -
+
+	struct bm_node *root = bm_node_of(p);
+
+	root->bytes = bm_root(old)->bytes + e.added - e.removed + n * sizeof(struct bm_range) -
 		      e.old_rs.n * sizeof(struct bm_range);
 	bm_edit_release(&e);
 	*out = (struct bm_index *)root;

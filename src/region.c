@@ -26,7 +26,7 @@ static unsigned norm_sizes(unsigned mask, unsigned dflt)
 }
 
 static int region_new(bm_system *sys, enum bm_region_kind kind, const char *name, uint64_t size,
-		      bm_region **out)
+                      bm_region **out)
 {
 	if (!sys || !out || !size_ok(size))
 		return -EINVAL;
@@ -54,7 +54,7 @@ static int region_new(bm_system *sys, enum bm_region_kind kind, const char *name
 }
 
 int bm_region_new_io(bm_system *sys, const char *name, uint64_t size,
-		     const struct bm_region_ops *ops, void *opaque, bm_region **out)
+                     const struct bm_region_ops *ops, void *opaque, bm_region **out)
 {
 	if (!ops)
 		return -EINVAL;
@@ -69,8 +69,7 @@ int bm_region_new_io(bm_system *sys, const char *name, uint64_t size,
 	return 0;
 }
 
-int bm_region_new_ram(bm_system *sys, const char *name, uint64_t size, void *host,
-		      bm_region **out)
+int bm_region_new_ram(bm_system *sys, const char *name, uint64_t size, void *host, bm_region **out)
 {
 	if (!host)
 		return -EINVAL;
@@ -99,7 +98,7 @@ static bool reaches(const bm_region *from, const bm_region *r)
 }
 
 int bm_region_new_alias(bm_system *sys, const char *name, bm_region *target, uint64_t offset,
-			uint64_t size, bm_region **out)
+                        uint64_t size, bm_region **out)
 {
 	if (!target || (sys && target->sys != sys))
 		return -EINVAL;
@@ -166,7 +165,7 @@ int bm_region_add(bm_region *parent, bm_region *child, uint64_t offset, int prio
 		err = -EEXIST;
 	else if (child->space)
 		err = -EINVAL; /* a space's root stays a root */
-	else if (parent->kind == BM_REGION_ALIAS)
+	else if (parent->kind != BM_REGION_CONTAINER)
 		err = -ENOTDIR;
 	else if (would_loop(parent, child))
 		err = -ELOOP;

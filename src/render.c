@@ -7,12 +7,11 @@
  * small window costs O(log n) however many siblings there are) and resolves them: at each
  * address the subregion with the highest (priority, add-or-move stamp) that shows something
  * there wins, so a transparent gap inside a winning container lets lower siblings through.
- * An io or ram region with subregions is their background. Where pieces of two different
+ * Where pieces of two different
  * exclusive regions meet, a conflict is recorded: the higher-ranked one hides the other.
  */
 #include "internal.h"
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 
 struct render {
@@ -117,8 +116,8 @@ static void active_del(struct active *a, size_t i)
 }
 
 /* Records that the top exclusive piece hides every other exclusive one over [s, e]. */
-static int record_conflicts(struct render *rd, const struct bm_pieces *in,
-			    const struct active *act, uint64_t s, uint64_t e)
+static int record_conflicts(struct render *rd, const struct bm_pieces *in, const struct active *act,
+                            uint64_t s, uint64_t e)
 {
 	const struct bm_piece *top = NULL;
 	for (size_t k = 0; k < act->n; k++) {
@@ -141,7 +140,7 @@ static int record_conflicts(struct render *rd, const struct bm_pieces *in,
 }
 
 static int emit_winner(struct render *rd, const struct bm_pieces *in, const struct active *act,
-		       uint64_t s, uint64_t e, struct bm_pieces *out)
+                       uint64_t s, uint64_t e, struct bm_pieces *out)
 {
 	const struct bm_piece *w = &in->v[act->v[0]];
 	for (size_t k = 1; k < act->n; k++)
@@ -208,7 +207,7 @@ static int resolve(struct render *rd, struct bm_pieces *in, struct bm_pieces *ou
 }
 
 static int render_region(struct render *rd, const bm_region *r, uint64_t lo, uint64_t hi,
-			 uint64_t base, struct bm_pieces *out);
+                         uint64_t base, struct bm_pieces *out);
 
 struct gather {
 	struct render *rd;
@@ -222,8 +221,6 @@ static int gather_child(void *arg, struct bm_itree_node *n)
 {
 	struct gather *g = arg;
 	const bm_region *c = bm_region_of_node(n);
-	if (!c->enabled)
-		return 0;
 	uint64_t lo = g->lo > c->offset ? g->lo - c->offset : 0;
 	uint64_t hi = g->hi - c->offset < c->last ? g->hi - c->offset : c->last;
 	size_t first = g->level->n;
@@ -241,7 +238,7 @@ static int gather_child(void *arg, struct bm_itree_node *n)
 }
 
 static int render_alias(struct render *rd, const bm_region *a, uint64_t lo, uint64_t hi,
-			uint64_t base, struct bm_pieces *out)
+                        uint64_t base, struct bm_pieces *out)
 {
 	const bm_region *t = a->target;
 	uint64_t ao = a->alias_offset;
@@ -255,15 +252,13 @@ static int render_alias(struct render *rd, const bm_region *a, uint64_t lo, uint
 }
 
 static int render_leaf(const bm_region *r, uint64_t lo, uint64_t hi, uint64_t base,
-		       struct bm_pieces *out)
+                       struct bm_pieces *out)
 {
 	struct bm_piece p = {
 	    .start = lo + base,
 	    .last = hi + base,
 	    .leaf = (bm_region *)r,
 	    .leaf_offset = lo,
-	    .prio = INT_MIN, /* below every subregion, including ones at INT_MIN */
-	    .seq = 0,
 	};
 	return pieces_push(out, &p);
 }
@@ -271,20 +266,20 @@ static int render_leaf(const bm_region *r, uint64_t lo, uint64_t hi, uint64_t ba
 /* Appends to out the pieces r shows over [lo, hi] of its own coordinates (lo <= hi <=
  * r->last); base turns r's coordinates into absolute addresses. */
 static int render_region(struct render *rd, const bm_region *r, uint64_t lo, uint64_t hi,
-			 uint64_t base, struct bm_pieces *out)
+                         uint64_t base, struct bm_pieces *out)
 {
+	if (!r->enabled)
+		return 0; /* also when reached as an alias's target or as a space's root */
 	if (r->kind == BM_REGION_ALIAS)
 		return render_alias(rd, r, lo, hi, base, out);
+	if (bm_region_is_leaf(r))
+		return render_leaf(r, lo, hi, base, out);
 	if (!r->children.root)
-		return bm_region_is_leaf(r) ? render_leaf(r, lo, hi, base, out) : 0;
+		return 0;
 
 	struct bm_pieces level = {0};
 	struct gather g = {rd, lo, hi, base, &level, 0};
 	int err = bm_itree_query(&r->children, lo, hi, gather_child, &g);
-	if (!err && bm_region_is_leaf(r)) {
-		err = render_leaf(r, lo, hi, base, &level);
-		g.nchildren++;
-	}
 	if (!err && g.nchildren <= 1) {
 		for (size_t i = 0; !err && i < level.n; i++)
 			err = pieces_append(out, &level.v[i]);
@@ -296,7 +291,7 @@ static int render_region(struct render *rd, const bm_region *r, uint64_t lo, uin
 }
 
 int bm_render_window(bm_space *space, uint64_t a, uint64_t b, struct bm_pieces *out,
-		     struct bm_conflict_set *conflicts)
+                     struct bm_conflict_set *conflicts)
 {
 	struct render rd = {conflicts, 0};
 	int err = render_region(&rd, space->root, a, b, 0, out);

@@ -86,9 +86,8 @@ static void test_alias_offsets(void **state)
 	assert_int_equal(bm_region_add(win, dev, 0x80001000, 0), 0);
 	bm_region *alias;
 	/* A window of the PCI space, as a host bridge maps its MMIO aperture. */
-	assert_int_equal(bm_region_new_alias(e->sys, "pci-mmio", win, 0x80000000, 0x10000000,
-					     &alias),
-			 0);
+	assert_int_equal(
+	    bm_region_new_alias(e->sys, "pci-mmio", win, 0x80000000, 0x10000000, &alias), 0);
 	assert_int_equal(bm_region_add(e->root, alias, 0x10000000, 0), 0);
 	struct flat f = flat_of(e->mem);
 	assert_int_equal(f.n, 1);
@@ -124,17 +123,54 @@ static void test_departed_region_uncovers(void **state)
 	assert_range(&f, 0, 0, 0xfff, low, 0);
 }
 
-static void test_leaf_with_subregions(void **state)
+/* An MSI-X table over its BAR: the other everyday use of priorities. */
+static void test_overlay_by_priority(void **state)
 {
 	struct env *e = *state;
-	bm_region *bar = new_io(e, "bar", 0x1000, NULL), *table = new_io(e, "table", 0x40, NULL);
-	assert_int_equal(bm_region_add(bar, table, 0x800, 0), 0);
+	bm_region *bar = new_container(e, "bar", 0x1000);
+	bm_region *regs = new_io(e, "regs", 0x1000, NULL), *table = new_io(e, "table", 0x40, NULL);
+	assert_int_equal(bm_region_add(bar, table, 0x800, 1), 0);
+	assert_int_equal(bm_region_add(bar, regs, 0, 0), 0);
 	assert_int_equal(bm_region_add(e->root, bar, 0x10000, 0), 0);
 	struct flat f = flat_of(e->mem);
 	assert_int_equal(f.n, 3);
-	assert_range(&f, 0, 0x10000, 0x107ff, bar, 0);
+	assert_range(&f, 0, 0x10000, 0x107ff, regs, 0);
 	assert_range(&f, 1, 0x10800, 0x1083f, table, 0);
-	assert_range(&f, 2, 0x10840, 0x10fff, bar, 0x840);
+	assert_range(&f, 2, 0x10840, 0x10fff, regs, 0x840);
+	/* Only containers hold subregions. */
+	bm_region *x = new_io(e, "x", 0x10, NULL);
+	assert_int_equal(bm_region_add(regs, x, 0, 0), -ENOTDIR);
+}
+
+/* Disabled means invisible however the region is reached. */
+static void test_disabled_alias_target_and_root(void **state)
+{
+	struct env *e = *state;
+	bm_region *t = new_io(e, "t", 0x100, NULL), *a;
+	assert_int_equal(bm_region_new_alias(e->sys, "a", t, 0x10, 0x20, &a), 0);
+	assert_int_equal(bm_region_add(e->root, a, 0x1000, 0), 0);
+	assert_int_equal(flat_of(e->mem).n, 1);
+	assert_int_equal(bm_region_set_enabled(t, false), 0);
+	assert_int_equal(flat_of(e->mem).n, 0);
+	assert_int_equal(bm_region_set_enabled(t, true), 0);
+	assert_int_equal(bm_region_set_enabled(e->root, false), 0);
+	assert_int_equal(flat_of(e->mem).n, 0);
+	assert_int_equal(bm_region_set_enabled(e->root, true), 0);
+	assert_int_equal(flat_of(e->mem).n, 1);
+}
+
+/* Teardown must not depend on the order aliases and spaces go away. */
+static void test_system_free_with_alias_of_root(void **state)
+{
+	(void)state;
+	bm_system *sys;
+	bm_space *sp;
+	bm_region *a;
+	assert_int_equal(bm_system_new(&sys), 0);
+	assert_int_equal(bm_space_new(sys, "s", "root", &sp), 0);
+	assert_int_equal(bm_region_new_alias(sys, "a", bm_space_root(sp), 0, 0x1000, &a), 0);
+	assert_int_equal(bm_space_free(sp), -EBUSY);
+	assert_int_equal(bm_system_free(sys), 0);
 }
 
 static void test_resize_and_clip(void **state)
@@ -202,7 +238,7 @@ static unsigned publications;
 static size_t last_removed, last_added;
 
 static void count_listener(void *arg, bm_space *space, const struct bm_flat_range *removed,
-			   size_t nremoved, const struct bm_flat_range *added, size_t nadded)
+                           size_t nremoved, const struct bm_flat_range *added, size_t nadded)
 {
 	(void)arg;
 	(void)space;
@@ -248,7 +284,7 @@ static bm_space *reentry_space;
 static int reentry_result;
 
 static void reentrant_listener(void *arg, bm_space *space, const struct bm_flat_range *removed,
-			       size_t nremoved, const struct bm_flat_range *added, size_t nadded)
+                               size_t nremoved, const struct bm_flat_range *added, size_t nadded)
 {
 	(void)space;
 	(void)removed;
@@ -287,7 +323,7 @@ static void on_change(void *arg, bm_space *space, const struct bm_conflict *c, b
 }
 
 static void on_access(void *arg, bm_space *space, bm_vcpu *vcpu, uint64_t addr, unsigned size,
-		      bool is_write)
+                      bool is_write)
 {
 	(void)space;
 	(void)vcpu;
@@ -357,19 +393,22 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_priority_among_siblings, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_equal_priority_newest_wins, env_setup,
-					    env_teardown),
+	                                    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_hierarchical_priority, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_transparent_container, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_invisible, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_alias_offsets, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_departed_region_uncovers, env_setup, env_teardown),
-	    cmocka_unit_test_setup_teardown(test_leaf_with_subregions, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_overlay_by_priority, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_disabled_alias_target_and_root, env_setup,
+	                                    env_teardown),
+	    cmocka_unit_test(test_system_free_with_alias_of_root),
 	    cmocka_unit_test_setup_teardown(test_resize_and_clip, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions_publish_once, env_setup,
-					    env_teardown),
+	                                    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_may_not_change_map, env_setup,
-					    env_teardown),
+	                                    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_conflicts, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_ram_region, env_setup, env_teardown),
 	};

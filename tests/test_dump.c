@@ -17,18 +17,19 @@ static char *dump(int (*fn)(bm_space *, FILE *), bm_space *s)
  * table overlay, and a disabled region. */
 static void build(struct env *e, uint8_t *ram_host)
 {
-	bm_region *ram, *uart, *pci, *bar, *msix, *alias, *off;
+	bm_region *ram, *uart, *pci, *bar, *regs, *msix, *alias, *off;
 	assert_int_equal(bm_region_new_ram(e->sys, "mach-virt.ram", 0x1000, ram_host, &ram), 0);
 	uart = new_io(e, "pl011", 0x1000, NULL);
 	pci = new_container(e, "pci-mmio", BM_SIZE_ALL);
-	bar = new_io(e, "00:02.0/bar1", 0x1000, NULL);
+	bar = new_container(e, "00:02.0/bar1", 0x1000);
+	regs = new_io(e, "virtio-regs", 0x1000, NULL);
 	msix = new_io(e, "msix-table", 0x40, NULL);
 	off = new_io(e, "gone", 0x10, NULL);
 	assert_int_equal(bm_region_add(bar, msix, 0, 1), 0);
+	assert_int_equal(bm_region_add(bar, regs, 0, 0), 0);
 	assert_int_equal(bm_region_add(pci, bar, 0x10000000, 0), 0);
-	assert_int_equal(bm_region_new_alias(e->sys, "pcie-mmio", pci, 0x10000000, 0x2eff0000,
-					     &alias),
-			 0);
+	assert_int_equal(
+	    bm_region_new_alias(e->sys, "pcie-mmio", pci, 0x10000000, 0x2eff0000, &alias), 0);
 	assert_int_equal(bm_region_add(e->root, uart, 0x9000000, 0), 0);
 	assert_int_equal(bm_region_add(e->root, alias, 0x10000000, 0), 0);
 	assert_int_equal(bm_region_add(e->root, ram, 0x40000000, 0), 0);
@@ -55,6 +56,7 @@ static void test_mtree(void **state)
 	       "  0000000000000000-ffffffffffffffff (prio 0, i/o): pci-mmio\n"
 	       "    0000000010000000-0000000010000fff (prio 0, i/o): 00:02.0/bar1\n"
 	       "      0000000010000000-000000001000003f (prio 1, i/o): msix-table\n"
+	       "      0000000010000000-0000000010000fff (prio 0, i/o): virtio-regs\n"
 	       "\n");
 	free(s);
 }
@@ -71,7 +73,7 @@ static void test_flat(void **state)
 	       " Root memory region: system\n"
 	       "  0000000009000000-0000000009000fff (prio 0, i/o): pl011\n"
 	       "  0000000010000000-000000001000003f (prio 1, i/o): msix-table\n"
-	       "  0000000010000040-0000000010000fff (prio 0, i/o): 00:02.0/bar1 @0000000000000040\n"
+	       "  0000000010000040-0000000010000fff (prio 0, i/o): virtio-regs @0000000000000040\n"
 	       "  0000000040000000-0000000040000fff (prio 0, ram): mach-virt.ram\n"
 	       "\n");
 	free(s);
@@ -84,10 +86,11 @@ static void test_json(void **state)
 	build(e, host);
 	char *s = dump(bm_space_dump_json, e->mem);
 	assert_non_null(strstr(s, "\"space\": \"memory\""));
-	assert_non_null(strstr(s, "{\"start\": \"0x0000000010000040\", \"end\": "
-				  "\"0x0000000010000fff\", \"priority\": 0, \"type\": \"i/o\", "
-				  "\"region\": \"00:02.0/bar1\", \"offset\": \"0x0000000000000040\", "
-				  "\"conflict\": false}"));
+	assert_non_null(strstr(s,
+	                       "{\"start\": \"0x0000000010000040\", \"end\": "
+	                       "\"0x0000000010000fff\", \"priority\": 0, \"type\": \"i/o\", "
+	                       "\"region\": \"virtio-regs\", \"offset\": \"0x0000000000000040\", "
+	                       "\"conflict\": false}"));
 	assert_non_null(strstr(s, "\"kind\": \"alias\""));
 	assert_non_null(strstr(s, "\"alias_of\": \"pci-mmio\""));
 	assert_non_null(strstr(s, "\"conflicts\": []"));

@@ -8,10 +8,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <busmap/busmap.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* cmocka needs the headers above first. */
+#include <cmocka.h>
+
+#include <busmap/busmap.h>
 
 /* What an io region saw last, and how often. */
 struct probe {
@@ -24,7 +27,7 @@ struct probe {
 };
 
 static inline int probe_read(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size,
-			     uint64_t *value)
+                             uint64_t *value)
 {
 	(void)vcpu;
 	struct probe *p = opaque;
@@ -39,7 +42,7 @@ static inline int probe_read(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsig
 }
 
 static inline int probe_write(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size,
-			      uint64_t value)
+                              uint64_t value)
 {
 	(void)vcpu;
 	struct probe *p = opaque;
@@ -76,7 +79,7 @@ static inline struct flat flat_of(bm_space *s)
 }
 
 static inline void assert_range(const struct flat *f, size_t i, uint64_t start, uint64_t last,
-				bm_region *r, uint64_t offset)
+                                bm_region *r, uint64_t offset)
 {
 	assert_true(i < f->n);
 	assert_int_equal(f->v[i].start, start);

@@ -73,27 +73,28 @@ struct bm_region_ops {
 
 /* Creation. name is copied (NULL is taken as ""); returns 0, -EINVAL or -ENOMEM. */
 BM_API int bm_region_new_io(bm_system *sys, const char *name, uint64_t size,
-		     const struct bm_region_ops *ops, void *opaque, bm_region **out);
+                            const struct bm_region_ops *ops, void *opaque, bm_region **out);
 /* host must stay valid, and at least size bytes long, until the region is destroyed. */
 BM_API int bm_region_new_ram(bm_system *sys, const char *name, uint64_t size, void *host,
-		      bm_region **out);
-BM_API int bm_region_new_container(bm_system *sys, const char *name, uint64_t size, bm_region **out);
+                             bm_region **out);
+BM_API int bm_region_new_container(bm_system *sys, const char *name, uint64_t size,
+                                   bm_region **out);
 /* Window [offset, offset + size) of target (the part past target's end shows nothing).
  * Loops through aliases are refused when they would close, by bm_region_add. */
 BM_API int bm_region_new_alias(bm_system *sys, const char *name, bm_region *target, uint64_t offset,
-			uint64_t size, bm_region **out);
+                               uint64_t size, bm_region **out);
 
 /*
  * Removes the region from its container if it has one, detaches its subregions (they
  * become parentless, still owned by their creators) and frees it once no dispatch can reach
- * it. -EBUSY if an alias still targets it (nothing changes).
+ * it. -EBUSY if an alias still targets it, or if it is a space's root (nothing changes).
+ * NULL is accepted and ignored, like free(NULL).
  */
 BM_API int bm_region_destroy(bm_region *r);
 
 /*
- * Places child in parent at offset with priority. parent is usually a container; an io or
- * ram region may hold subregions too, drawn over it as in QEMU. -EEXIST if child already
- * has a parent; -ENOTDIR if parent is an alias; -ELOOP if child reaches parent (parent is
+ * Places child in the container parent at offset with priority. -EEXIST if child already
+ * has a parent; -ENOTDIR if parent is not a container; -ELOOP if child reaches parent (parent is
  * child, one of its descendants, or shown by an alias inside child: the map would contain
  * itself); -ERANGE if offset + size - 1 passes 2^64 - 1; -EXDEV if they come from
  * different systems; -EINVAL if child is a space's root.
