@@ -1,0 +1,934 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * busmap-bench: busmap's dispatch and map changes against a bhyve-style baseline, in one run.
+ *
+ *   busmap-bench [--quick] [--json] [--instr=auto|perf|callgrind|none] [-v]
+ *
+ * Timings are the best of a few rounds, each round running every implementation once.
+ * Instruction counts come from the hardware counter when perf_event_open works, otherwise
+ * from callgrind: the runner re-runs itself as "valgrind --tool=callgrind ... busmap-bench
+ * --count-mode", where the same loops (same maps, same address tables) run once each
+ * between client requests that dump a count labelled "case|implementation|regions|ops",
+ * and reads the dumps back (see callgrind_run).
+ */
+#include "cases.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define TABLE_SIZE  (1u << 16) /* addresses per table: 512 KiB, a power of two */
+#define HOT_REGIONS 4096u      /* where hint, 2 threads and writer cases run */
+#define MAX_RESULTS 64
+
+static const unsigned random_sizes[] = {16, 256, 4096, 65536};
+static const unsigned boot_sizes[] = {1000, 10000, 100000};
+#define LAYOUT_SLOTS (100000 + 2) /* the largest map, and two spare slots */
+
+struct params {
+	uint64_t dispatch_ops;       /* per thread and round, at most */
+	uint64_t dispatch_budget_ns; /* a round stops early past this (0: never) */
+	unsigned dispatch_rounds;
+	uint64_t move_ops; /* per round, at most */
+	uint64_t move_budget_ns;
+	unsigned move_rounds;
+	unsigned boot_rounds;
+	uint64_t rcu_ops;
+	unsigned rcu_reps;
+};
+
+static const struct params params_full = {
+    .dispatch_ops = 2000000,
+    .dispatch_budget_ns = 2000000000,
+    .dispatch_rounds = 7,
+    .move_ops = 20000,
+    .move_budget_ns = 1000000000,
+    .move_rounds = 5,
+    .boot_rounds = 3,
+    .rcu_ops = 20000000,
+    .rcu_reps = 7,
+};
+static const struct params params_quick = {
+    .dispatch_ops = 250000,
+    .dispatch_budget_ns = 200000000,
+    .dispatch_rounds = 5,
+    .move_ops = 2000,
+    .move_budget_ns = 100000000,
+    .move_rounds = 3,
+    .boot_rounds = 1,
+    .rcu_ops = 2000000,
+    .rcu_reps = 5,
+};
+/* Under callgrind (--count-mode): one pass of each loop, small enough for valgrind. */
+static const struct params params_count = {
+    .dispatch_ops = 20000,
+    .dispatch_rounds = 1,
+    .move_ops = 200,
+    .move_rounds = 1,
+    .rcu_ops = 100000,
+    .rcu_reps = 1,
+};
+
+struct opts {
+	bool json, quick, verbose, count_mode;
+	enum icount_mode icount;
+	bool icount_auto;
+};
+
+struct result {
+	const char *kase;
+	const char *impl;
+	unsigned regions, threads;
+	double ns, instr;
+	double bytes_per_region;    /* boot */
+	double writer_moves_per_s;  /* random-writer */
+	double call_ns, call_instr; /* rcu-read-section, through exported functions */
+};
+
+static struct result results[MAX_RESULTS];
+static size_t nresults;
+static struct opts opts;
+static const struct params *P;
+static struct layout layout;
+static uint64_t *table;
+static const char *icount_note = "";
+static double load_at_start = NAN;
+
+static const struct bench_impl *const impls[] = {&bench_busmap, &bench_baseline};
+
+static void progress(const char *kase, const char *impl, unsigned regions)
+{
+	if (opts.verbose)
+		fprintf(stderr, "busmap-bench: %s %s regions=%u\n", kase, impl, regions);
+}
+
+static struct result *find(const char *kase, const char *impl, unsigned regions, unsigned threads)
+{
+	for (size_t i = 0; i < nresults; i++) {
+		struct result *r = &results[i];
+
+		if (!strcmp(r->kase, kase) && !strcmp(r->impl, impl) && r->regions == regions &&
+		    r->threads == threads)
+			return r;
+	}
+	return NULL;
+}
+
+static struct result *record(const char *kase, const char *impl, unsigned regions, unsigned threads)
+{
+	struct result *r = find(kase, impl, regions, threads);
+
+	if (r)
+		return r;
+	if (nresults == MAX_RESULTS)
+		abort();
+	r = &results[nresults++];
+	*r = (struct result){kase, impl, regions, threads, NAN, NAN, NAN, NAN, NAN, NAN};
+	return r;
+}
+
+static void fail(const char *what, const char *impl, unsigned regions)
+{
+	fprintf(stderr, "busmap-bench: %s failed for %s with %u regions\n", what, impl, regions);
+}
+
+static const char *label(char *buf, size_t len, const char *kase, const char *impl,
+                         unsigned regions, uint64_t ops)
+{
+	snprintf(buf, len, "%s|%s|%u|%llu", kase, impl, regions, (unsigned long long)ops);
+	return buf;
+}
+
+static struct meter meter_for(const char *kase, const char *impl, unsigned regions, uint64_t ops,
+                              char *buf, size_t len)
+{
+	struct meter m = {opts.icount, NULL};
+
+	if (opts.count_mode) {
+		m.icount = ICOUNT_CALLGRIND;
+		m.label = label(buf, len, kase, impl, regions, ops);
+	} else if (m.icount == ICOUNT_CALLGRIND) {
+		m.icount = ICOUNT_NONE; /* counted later, by the child */
+	}
+	return m;
+}
+
+/* ---- the cases ----
+ *
+ * Each case runs in rounds, and each round runs every implementation once, one after the
+ * other, so that a disturbance of the machine falls on both rather than on one; the best
+ * round of each is kept.
+ */
+
+#define NIMPLS (sizeof(impls) / sizeof(impls[0]))
+
+struct maps {
+	void *map[NIMPLS];
+	bool failed[NIMPLS]; /* a case that failed once is not retried in later rounds */
+};
+
+static unsigned rounds(unsigned wanted)
+{
+	return opts.count_mode ? 1 : wanted;
+}
+
+static void maps_build(struct maps *m, unsigned regions)
+{
+	for (size_t i = 0; i < NIMPLS; i++) {
+		m->map[i] = map_build(impls[i], &layout, regions);
+		if (!m->map[i])
+			fail("building the map", impls[i]->name, regions);
+	}
+}
+
+static void maps_destroy(struct maps *m)
+{
+	for (size_t i = 0; i < NIMPLS; i++) {
+		if (m->map[i])
+			impls[i]->destroy(m->map[i]);
+		m->map[i] = NULL;
+	}
+}
+
+static void maps_reset_failures(struct maps *m)
+{
+	for (size_t i = 0; i < NIMPLS; i++)
+		m->failed[i] = !m->map[i];
+}
+
+static int dispatch_once(const struct bench_impl *impl, void *map, const char *kase,
+                         unsigned regions, unsigned threads, bool writer)
+{
+	char buf[96];
+	struct dispatch_spec s = {
+	    .impl = impl,
+	    .map = map,
+	    .addrs = table,
+	    .mask = TABLE_SIZE - 1,
+	    .threads = threads,
+	    .ops = P->dispatch_ops,
+	    .budget_ns = P->dispatch_budget_ns,
+	    .reps = 1,
+	    .writer = writer,
+	    .mover = regions,
+	    .from = layout.bases[regions],
+	    .to = layout.bases[regions + 1],
+	};
+	struct dispatch_result res;
+	struct result *r;
+
+	s.meter = meter_for(kase, impl->name, regions, s.ops, buf, sizeof(buf));
+	if (run_dispatch(&s, &res)) {
+		fail(res.err == -2 ? "reading the io callback's value" : kase, impl->name, regions);
+		return -1;
+	}
+	if (opts.count_mode)
+		return 0;
+	r = record(kase, impl->name, regions, threads);
+	r->ns = fmin(r->ns, res.ns_per_op);
+	r->instr = fmin(r->instr, res.instr_per_op);
+	r->writer_moves_per_s = fmax(r->writer_moves_per_s, res.writer_moves_per_s);
+	return 0;
+}
+
+static void dispatch_case(struct maps *m, const char *kase, unsigned regions, unsigned threads,
+                          bool writer)
+{
+	maps_reset_failures(m);
+	for (size_t i = 0; i < NIMPLS; i++)
+		progress(kase, impls[i]->name, regions);
+	for (unsigned round = 0; round < rounds(P->dispatch_rounds); round++) {
+		for (size_t i = 0; i < NIMPLS; i++) {
+			if (!m->failed[i])
+				m->failed[i] = dispatch_once(impls[i], m->map[i], kase, regions,
+				                             threads, writer) != 0;
+		}
+	}
+}
+
+/* The writer moves one more region, which no reader touches. */
+static void writer_case(struct maps *m)
+{
+	for (size_t i = 0; i < NIMPLS; i++) {
+		if (m->map[i] && impls[i]->add(m->map[i], layout.bases[HOT_REGIONS])) {
+			fail("adding the moving region", impls[i]->name, HOT_REGIONS);
+			impls[i]->destroy(m->map[i]);
+			m->map[i] = NULL;
+		}
+	}
+	dispatch_case(m, "random-writer", HOT_REGIONS, 1, true);
+}
+
+static void random_cases(unsigned regions)
+{
+	struct maps m;
+
+	maps_build(&m, regions);
+	addrs_random(&layout, regions, table, TABLE_SIZE, regions);
+	dispatch_case(&m, "random", regions, 1, false);
+	if (regions == HOT_REGIONS) {
+		addrs_region(layout.bases[0], table, TABLE_SIZE, 7);
+		dispatch_case(&m, "hint", regions, 1, false);
+		addrs_random(&layout, regions, table, TABLE_SIZE, regions);
+		if (!opts.count_mode) {
+			dispatch_case(&m, "random", regions, 2, false);
+			writer_case(&m);
+		}
+	}
+	maps_destroy(&m);
+}
+
+/* The caller's share: the same loop around a dispatch that does nothing. */
+static void harness_case(void)
+{
+	void *map = bench_null.create();
+
+	addrs_random(&layout, HOT_REGIONS, table, TABLE_SIZE, HOT_REGIONS);
+	progress("harness", bench_null.name, HOT_REGIONS);
+	for (unsigned round = 0; round < rounds(P->dispatch_rounds); round++) {
+		if (dispatch_once(&bench_null, map, "harness", HOT_REGIONS, 1, false))
+			break;
+	}
+	bench_null.destroy(map);
+}
+
+static int move_once(const struct bench_impl *impl, void *map, unsigned regions)
+{
+	char buf[96];
+	struct move_spec s = {
+	    .impl = impl,
+	    .map = map,
+	    .index = 0,
+	    .from = layout.bases[0],
+	    .to = layout.bases[regions],
+	    .ops = P->move_ops,
+	    .budget_ns = P->move_budget_ns,
+	    .reps = 1,
+	};
+	struct op_result res;
+	struct result *r;
+
+	s.meter = meter_for("move", impl->name, regions, s.ops, buf, sizeof(buf));
+	if (run_moves(&s, &res)) {
+		fail("move", impl->name, regions);
+		return -1;
+	}
+	if (opts.count_mode)
+		return 0;
+	r = record("move", impl->name, regions, 1);
+	r->ns = fmin(r->ns, res.ns_per_op);
+	r->instr = fmin(r->instr, res.instr_per_op);
+	return 0;
+}
+
+static void move_case(unsigned regions)
+{
+	struct maps m;
+
+	maps_build(&m, regions);
+	maps_reset_failures(&m);
+	for (size_t i = 0; i < NIMPLS; i++)
+		progress("move", impls[i]->name, regions);
+	for (unsigned round = 0; round < rounds(P->move_rounds); round++) {
+		for (size_t i = 0; i < NIMPLS; i++) {
+			if (!m.failed[i])
+				m.failed[i] = move_once(impls[i], m.map[i], regions) != 0;
+		}
+	}
+	maps_destroy(&m);
+}
+
+static int boot_once(const struct bench_impl *impl, unsigned regions)
+{
+	double ns, bytes;
+	struct result *r;
+
+	if (run_boot(impl, &layout, regions, 1, &ns, &bytes)) {
+		fail("boot", impl->name, regions);
+		return -1;
+	}
+	r = record("boot", impl->name, regions, 1);
+	r->ns = fmin(r->ns, ns);
+	r->bytes_per_region = bytes;
+	return 0;
+}
+
+static void boot_case(unsigned regions)
+{
+	bool failed[NIMPLS] = {false};
+
+	for (size_t i = 0; i < NIMPLS; i++)
+		progress("boot", impls[i]->name, regions);
+	for (unsigned round = 0; round < P->boot_rounds; round++) {
+		for (size_t i = 0; i < NIMPLS; i++) {
+			if (!failed[i])
+				failed[i] = boot_once(impls[i], regions) != 0;
+		}
+	}
+}
+
+static void change_cases(unsigned regions)
+{
+	if (!opts.count_mode)
+		boot_case(regions);
+	move_case(regions);
+}
+
+static void rcu_cases(void)
+{
+	for (size_t i = 0; i < sizeof(rcu_flavours) / sizeof(rcu_flavours[0]); i++) {
+		const struct rcu_flavour *f = &rcu_flavours[i];
+		char buf[96], call[96];
+		struct meter m =
+		    meter_for("rcu-read-section", f->name, 0, P->rcu_ops, buf, sizeof(buf));
+		char impl_call[32];
+		struct rcu_result res;
+		struct result *r;
+
+		snprintf(impl_call, sizeof(impl_call), "%s:call", f->name);
+		label(call, sizeof(call), "rcu-read-section", impl_call, 0, P->rcu_ops);
+		progress("rcu-read-section", f->name, 0);
+		if (run_rcu(f, P->rcu_ops, P->rcu_reps, m, call, &res) || opts.count_mode)
+			continue;
+		r = record("rcu-read-section", f->name, 0, 1);
+		r->ns = res.ns_inline;
+		r->instr = res.instr_inline;
+		r->call_ns = res.ns_call;
+		r->call_instr = res.instr_call;
+	}
+}
+
+static void run_plan(void)
+{
+	for (size_t i = 0; i < sizeof(random_sizes) / sizeof(random_sizes[0]); i++)
+		random_cases(random_sizes[i]);
+	harness_case();
+	for (size_t i = 0; i < sizeof(boot_sizes) / sizeof(boot_sizes[0]); i++)
+		change_cases(boot_sizes[i]);
+	rcu_cases();
+}
+
+/* ---- callgrind: run the child, read its dumps ---- */
+
+/* Attaches one dump ("case|impl|regions|ops" and its instruction total). */
+static void callgrind_attach(const char *lbl, double total)
+{
+	char kase[32], impl[32];
+	unsigned regions;
+	unsigned long long ops;
+	struct result *r;
+	char *call;
+
+	if (sscanf(lbl, "%31[^|]|%31[^|]|%u|%llu", kase, impl, &regions, &ops) != 4 || !ops)
+		return;
+	call = strstr(impl, ":call");
+	if (call)
+		*call = '\0';
+	for (size_t i = 0; i < nresults; i++) {
+		r = &results[i];
+		if (strcmp(r->kase, kase) || strcmp(r->impl, impl) || r->regions != regions ||
+		    r->threads != 1)
+			continue;
+		if (call)
+			r->call_instr = total / (double)ops;
+		else
+			r->instr = total / (double)ops;
+	}
+}
+
+static void callgrind_read_dump(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[512], lbl[sizeof(line)] = "";
+	double total = NAN;
+	const char *trigger = "desc: Trigger: Client Request: ";
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, trigger, strlen(trigger)))
+			snprintf(lbl, sizeof(lbl), "%s", line + strlen(trigger));
+		else if (!strncmp(line, "summary: ", 9) || !strncmp(line, "totals: ", 8))
+			total = strtod(strchr(line, ' ') + 1, NULL);
+	}
+	fclose(f);
+	if (lbl[0] && !isnan(total))
+		callgrind_attach(lbl, total);
+}
+
+/* Reads the dumps, and removes them and the directory (kept when keep is set). */
+static int callgrind_collect(const char *dir, bool keep)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[PATH_MAX];
+	int dumps = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (!strncmp(e->d_name, "cg.out.", 7)) {
+			callgrind_read_dump(path);
+			dumps++;
+		}
+		if (!keep)
+			unlink(path);
+	}
+	closedir(d);
+	if (!keep)
+		rmdir(dir);
+	return dumps;
+}
+
+/* Runs argv (argv[0] looked up in PATH) with stdout on /dev/null. Returns its exit status
+ * (256 if it died of a signal), or -errno when it could not be started. */
+static int run_quiet(char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int status, err;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err)
+		return -err;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 256;
+}
+
+static int callgrind_child(const char *dir, const char *exe)
+{
+	char out[PATH_MAX + 32], log[PATH_MAX + 32], path[PATH_MAX];
+	char *argv[] = {"valgrind",
+	                "--tool=callgrind",
+	                "--instr-atstart=no",
+	                "--collect-atstart=no",
+	                out,
+	                log,
+	                path,
+	                "--count-mode",
+	                NULL};
+
+	snprintf(out, sizeof(out), "--callgrind-out-file=%s/cg.out", dir);
+	snprintf(log, sizeof(log), "--log-file=%s/valgrind.log", dir);
+	snprintf(path, sizeof(path), "%s", exe);
+	return run_quiet(argv);
+}
+
+/* valgrind 3.19 cannot read clang's DWARF 5, and counting needs no debug info: retry on a
+ * copy without it. */
+static int callgrind_child_stripped(const char *dir, const char *self)
+{
+	char copy[PATH_MAX + 32], src[PATH_MAX];
+	char *argv[] = {"objcopy", "--strip-debug", src, copy, NULL};
+
+	snprintf(src, sizeof(src), "%s", self);
+	snprintf(copy, sizeof(copy), "%s/busmap-bench", dir);
+	if (run_quiet(argv))
+		return 1;
+	return callgrind_child(dir, copy);
+}
+
+static bool log_mentions(const char *dir, const char *what)
+{
+	char path[PATH_MAX], line[512];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/valgrind.log", dir);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
+}
+
+static void callgrind_run(void)
+{
+	static char note[PATH_MAX + 96];
+	char dir[] = "/tmp/busmap-bench.XXXXXX", self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int rc;
+
+	if (n < 0 || !mkdtemp(dir)) {
+		icount_note = "cannot set up the callgrind run";
+		return;
+	}
+	self[n] = '\0';
+	rc = callgrind_child(dir, self);
+	if (rc > 0 && log_mentions(dir, "debuginfo reader"))
+		rc = callgrind_child_stripped(dir, self);
+	if (rc == -ENOENT) {
+		icount_note = "valgrind not found";
+		callgrind_collect(dir, false);
+		return;
+	}
+	if (rc) {
+		snprintf(note, sizeof(note), "valgrind --tool=callgrind failed (log kept in %s)",
+		         dir);
+		icount_note = note;
+		callgrind_collect(dir, true);
+		return;
+	}
+	if (callgrind_collect(dir, false) == 0)
+		icount_note = "callgrind wrote no dumps";
+}
+
+/* ---- output ---- */
+
+static void print_num(double v, int width, int prec)
+{
+	if (isnan(v) || isinf(v))
+		printf(" %*s", width, "n/a");
+	else
+		printf(" %*.*f", width, prec, v);
+}
+
+static void print_row(const struct result *a, const struct result *b)
+{
+	double ratio;
+
+	printf("%-14s %6u %3u |", a ? a->kase : b->kase, a ? a->regions : b->regions,
+	       a ? a->threads : b->threads);
+	print_num(a ? a->ns : NAN, 10, 1);
+	print_num(a ? a->instr : NAN, 7, 0);
+	printf(" |");
+	print_num(b ? b->ns : NAN, 10, 1);
+	print_num(b ? b->instr : NAN, 7, 0);
+	printf(" |");
+	ratio = a && b ? b->ns / a->ns : NAN;
+	print_num(ratio, 7, ratio < 0.1 ? 4 : 2);
+	printf("x\n");
+}
+
+/* One row per (case, regions, threads), busmap beside baseline, in measuring order. */
+static void print_table(void)
+{
+	printf("%-14s %6s %3s | %10s %7s | %10s %7s | %8s\n", "case", "regions", "thr", "busmap ns",
+	       "instr", "bhyve ns", "instr", "bhyve/bm");
+	for (size_t i = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+		const struct result *other;
+
+		if (!strcmp(r->kase, "rcu-read-section") || !strcmp(r->impl, "null"))
+			continue;
+		other = find(r->kase, !strcmp(r->impl, "busmap") ? "baseline" : "busmap",
+		             r->regions, r->threads);
+		if (!strcmp(r->impl, "busmap"))
+			print_row(r, other);
+		else if (!other)
+			print_row(NULL, r);
+	}
+}
+
+static void print_notes(void)
+{
+	const struct result *h = find("harness", "null", HOT_REGIONS, 1);
+
+	printf("\nns and instructions are per operation: one 4-byte read (dispatch), one move,\n"
+	       "or one add (boot; each add its own commit). random-writer: the reader's cost\n"
+	       "while another thread moves a region in a loop.\n");
+	if (h) {
+		printf("Caller's loop around a null dispatch (included above):");
+		print_num(h->ns, 0, 1);
+		printf(" ns,");
+		print_num(h->instr, 0, 0);
+		printf(" instructions per op\n");
+	}
+	for (size_t i = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+
+		if (!strcmp(r->kase, "boot"))
+			printf("Memory per region, %s with %u regions: %.0f bytes\n", r->impl,
+			       r->regions, r->bytes_per_region);
+		if (!strcmp(r->kase, "random-writer"))
+			printf("Writer beside the %s reader: %.0f moves/s\n", r->impl,
+			       r->writer_moves_per_s);
+	}
+}
+
+static void print_rcu(void)
+{
+	printf("\nRCU read-side section (empty lock + unlock, one registered thread):\n");
+	printf("%-8s | %10s %7s | %10s %7s\n", "flavour", "inline ns", "instr", "call ns", "instr");
+	for (size_t i = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+
+		if (strcmp(r->kase, "rcu-read-section"))
+			continue;
+		printf("%-8s |", r->impl);
+		print_num(r->ns, 10, 2);
+		print_num(r->instr, 7, 1);
+		printf(" |");
+		print_num(r->call_ns, 10, 2);
+		print_num(r->call_instr, 7, 1);
+		printf("\n");
+	}
+	printf("(inline: _LGPL_SOURCE fast path; call: the exported functions; both include\n"
+	       " ~3 instructions of loop. qsbr's cost is in its quiescent states, not here.)\n");
+}
+
+static double value_of(const char *kase, const char *impl, unsigned regions, unsigned threads,
+                       bool instr)
+{
+	const struct result *r = find(kase, impl, regions, threads);
+
+	if (!r)
+		return NAN;
+	return instr ? r->instr : r->ns;
+}
+
+static void print_target(const char *what, const char *goal, double measured, bool met,
+                         const char *extra)
+{
+	const char *verdict = isnan(measured) ? "n/a" : met ? "met" : "missed";
+
+	printf("  %-44s %-7s", what, goal);
+	print_num(measured, 9, 2);
+	printf("  %-6s %s\n", verdict, extra);
+}
+
+static void print_targets(void)
+{
+	double bm = value_of("random", "busmap", HOT_REGIONS, 1, false);
+	double bl = value_of("random", "baseline", HOT_REGIONS, 1, false);
+	double bmi = value_of("random", "busmap", HOT_REGIONS, 1, true);
+	double bli = value_of("random", "baseline", HOT_REGIONS, 1, true);
+	double hint = value_of("hint", "busmap", HOT_REGIONS, 1, true);
+	double two = value_of("random", "busmap", HOT_REGIONS, 2, false);
+	double wr = value_of("random-writer", "busmap", HOT_REGIONS, 1, false);
+	double m1 = value_of("move", "busmap", boot_sizes[0], 1, false);
+	double m100 = value_of("move", "busmap", boot_sizes[2], 1, false);
+	char extra[64];
+
+	printf("\ntargets (busmap; reported, not enforced):\n");
+	print_target("random @4096: baseline ns / busmap ns", ">= 6", bl / bm, bl / bm >= 6, "");
+	snprintf(extra, sizeof(extra), "(baseline %.0f; target about 225)", bli);
+	print_target("random @4096: instructions per dispatch", "<= 60", bmi, bmi <= 60, extra);
+	print_target("hint hit: instructions per dispatch", "<= 30", hint, hint <= 30, "");
+	print_target("2 threads: per-thread ns / 1 thread ns", "<= 1.2", two / bm, two / bm <= 1.2,
+	             "");
+	print_target("reader beside writer: ns / alone ns", "<= 1.5", wr / bm, wr / bm <= 1.5, "");
+	print_target("move @100k ns / move @1k ns", "<= 10", m100 / m1, m100 / m1 <= 10, "");
+}
+
+/* Timings on a shared machine are only as good as its idleness: note how busy it was
+ * before we started. */
+static double read_load(void)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	double load = NAN;
+
+	if (f) {
+		if (fscanf(f, "%lf", &load) != 1)
+			load = NAN;
+		fclose(f);
+	}
+	return load;
+}
+
+static void print_load(void)
+{
+	if (isnan(load_at_start))
+		return;
+	printf("load average %.2f at start", load_at_start);
+	if (load_at_start > 0.5)
+		printf(" (other work skews timings, most of all with 2 threads; instruction "
+		       "counts are unaffected)");
+	printf("\n");
+}
+
+static const char *icount_method(void)
+{
+	switch (opts.icount) {
+	case ICOUNT_PERF:
+		return "perf_event_open (hardware counter)";
+	case ICOUNT_CALLGRIND:
+		return "callgrind (valgrind)";
+	default:
+		return "not measured (--instr=none)";
+	}
+}
+
+static void print_human(void)
+{
+	printf("busmap-bench%s: busmap vs a bhyve-style baseline (rwlock + red-black tree + "
+	       "per-vCPU hint)\n",
+	       opts.quick ? " --quick" : "");
+	printf("%u CPUs; 4 KiB io regions at random 64 KiB slots of a 16 GiB window; best of "
+	       "%u rounds\n",
+	       bench_ncpus(), P->dispatch_rounds);
+	print_load();
+	if (icount_note[0])
+		printf("instructions: n/a (%s)\n\n", icount_note);
+	else
+		printf("instructions: %s\n\n", icount_method());
+	print_table();
+	print_notes();
+	print_rcu();
+	print_targets();
+}
+
+static void json_num(const char *key, double v)
+{
+	if (!isnan(v) && !isinf(v))
+		printf(", \"%s\": %.3f", key, v);
+}
+
+static void print_json(void)
+{
+	printf("[\n");
+	for (size_t i = 0, n = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+
+		if (!strcmp(r->impl, "null"))
+			continue;
+		printf("%s  {\"case\": \"%s\", \"implementation\": \"%s\", \"regions\": %u, "
+		       "\"threads\": %u",
+		       n++ ? ",\n" : "", r->kase, r->impl, r->regions, r->threads);
+		json_num("ns_per_op", r->ns);
+		json_num("instructions_per_op", r->instr);
+		json_num("bytes_per_region", r->bytes_per_region);
+		json_num("writer_moves_per_s", r->writer_moves_per_s);
+		json_num("call_ns_per_op", r->call_ns);
+		json_num("call_instructions_per_op", r->call_instr);
+		printf("}");
+	}
+	printf("\n]\n");
+}
+
+/* ---- main ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: busmap-bench [--quick] [--json] [--instr=auto|perf|callgrind|none] "
+	           "[-v]\n"
+	           "  --quick   every case, fewer iterations (about a minute)\n"
+	           "  --json    one JSON object per measurement\n"
+	           "  --instr   how to count instructions (auto: perf, else callgrind)\n"
+	           "  -v        progress on stderr\n");
+}
+
+static int parse_instr(const char *v)
+{
+	opts.icount_auto = !strcmp(v, "auto");
+	if (opts.icount_auto || !strcmp(v, "perf"))
+		opts.icount = ICOUNT_PERF;
+	else if (!strcmp(v, "callgrind"))
+		opts.icount = ICOUNT_CALLGRIND;
+	else if (!strcmp(v, "none"))
+		opts.icount = ICOUNT_NONE;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv)
+{
+	parse_instr("auto");
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--json"))
+			opts.json = true;
+		else if (!strcmp(a, "--quick"))
+			opts.quick = true;
+		else if (!strcmp(a, "--count-mode"))
+			opts.count_mode = true;
+		else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+			opts.verbose = true;
+		else if (!strncmp(a, "--instr=", 8) && !parse_instr(a + 8))
+			continue;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* perf if the counter opens; else callgrind if it can be used; else none. */
+static void choose_icount(void)
+{
+	int fd;
+
+	if (opts.icount == ICOUNT_PERF) {
+		fd = icount_perf_open();
+		if (fd >= 0) {
+			icount_perf_close(fd);
+			return;
+		}
+		opts.icount = opts.icount_auto ? ICOUNT_CALLGRIND : ICOUNT_NONE;
+		icount_note = opts.icount_auto ? "" : "perf_event_open failed";
+	}
+	if (opts.icount == ICOUNT_CALLGRIND && !icount_callgrind_built()) {
+		opts.icount = ICOUNT_NONE;
+		icount_note = "built without valgrind/callgrind.h";
+	}
+}
+
+static int setup(void)
+{
+	table = malloc(TABLE_SIZE * sizeof(*table));
+	if (!table || layout_init(&layout, LAYOUT_SLOTS, 0x5eed)) {
+		fprintf(stderr, "busmap-bench: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (parse_args(argc, argv)) {
+		usage(stderr);
+		return 2;
+	}
+	if (opts.count_mode && !icount_under_valgrind()) {
+		fprintf(stderr, "busmap-bench: --count-mode is for running under callgrind\n");
+		return 2;
+	}
+	P = opts.count_mode ? &params_count : opts.quick ? &params_quick : &params_full;
+	if (!opts.count_mode) {
+		load_at_start = read_load();
+		choose_icount();
+	}
+	if (setup())
+		return 1;
+	run_plan();
+	if (!opts.count_mode && opts.icount == ICOUNT_CALLGRIND) {
+		progress("callgrind", "all", 0);
+		callgrind_run();
+	}
+	if (!opts.count_mode) {
+		if (opts.json)
+			print_json();
+		else
+			print_human();
+	}
+	free(table);
+	layout_fini(&layout);
+	return 0;
+}
