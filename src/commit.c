@@ -148,14 +148,9 @@ static int builder_add(struct builder *bd, uint64_t s, uint64_t e, bm_region *le
 			return 0;
 		}
 	}
-	if (bd->n == bd->cap) {
-		size_t cap = bd->cap ? bd->cap * 2 : 16;
-		struct bm_range **v = realloc(bd->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		bd->v = v;
-		bd->cap = cap;
-	}
+	int err = bm_grow(&bd->v, &bd->cap, bd->n, sizeof(*bd->v));
+	if (err)
+		return err;
 	struct bm_range *r = malloc(sizeof(*r));
 	if (!r)
 		return -ENOMEM;

@@ -12,14 +12,9 @@
 
 int bm_conflict_push(struct bm_conflict_set *set, const struct bm_conflict *c)
 {
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? set->cap * 2 : 8;
-		struct bm_conflict *v = realloc(set->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		set->v = v;
-		set->cap = cap;
-	}
+	int err = bm_grow(&set->v, &set->cap, set->n, sizeof(*set->v));
+	if (err)
+		return err;
 	set->v[set->n++] = *c;
 	return 0;
 }

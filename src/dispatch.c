@@ -245,12 +245,18 @@ static inline bool direct(const struct bm_range *r, uint64_t addr, unsigned size
 	return (r->direct_sizes & size) && r->last - addr >= size - 1 && !(*off & (size - 1));
 }
 
+/* A size the one region it falls in does not accept: refused before any callback. */
+static bool refused(const struct bm_range *r, uint64_t addr, unsigned size)
+{
+	return r->last - addr >= size - 1 && r->region && !(r->region->ops.valid_sizes & size);
+}
+
 static __attribute__((noinline)) int read_general(bm_vcpu *v, bm_space *s,
                                                   const struct bm_view *view,
                                                   const struct bm_range *r, uint64_t addr,
                                                   unsigned size, uint64_t *value)
 {
-	if (r->last - addr >= size - 1 && r->region && !(r->region->ops.valid_sizes & size)) {
+	if (refused(r, addr, size)) {
 		*value = size_mask(size);
 		return -EOPNOTSUPP;
 	}
@@ -262,7 +268,7 @@ static __attribute__((noinline)) int write_general(bm_vcpu *v, bm_space *s,
                                                    const struct bm_range *r, uint64_t addr,
                                                    unsigned size, uint64_t value)
 {
-	if (r->last - addr >= size - 1 && r->region && !(r->region->ops.valid_sizes & size))
+	if (refused(r, addr, size))
 		return -EOPNOTSUPP;
 	return write_split(v, s, view, r, addr, size, value);
 }

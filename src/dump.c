@@ -61,14 +61,9 @@ static int note_target(struct targets *t, const bm_region *r)
 	for (size_t i = 0; i < t->n; i++)
 		if (t->v[i] == r)
 			return 0;
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 8;
-		const bm_region **v = realloc(t->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		t->v = v;
-		t->cap = cap;
-	}
+	int err = bm_grow(&t->v, &t->cap, t->n, sizeof(*t->v));
+	if (err)
+		return err;
 	t->v[t->n++] = r;
 	return 0;
 }

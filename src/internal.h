@@ -29,6 +29,10 @@ void bm_list_init(struct bm_link *head);
 void bm_list_add_tail(struct bm_link *head, struct bm_link *l);
 void bm_list_del(struct bm_link *l);
 
+/* Makes room for one more element in the growable array *v of *cap elements holding n:
+ * doubles it when full. -ENOMEM leaves the array as it was. */
+int bm_grow(void *v, size_t *cap, size_t n, size_t elem);
+
 /* ---- reclaim.c: a thread that frees garbage once no reader can reach it ---- */
 
 struct bm_reclaimer;

@@ -4,19 +4,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static int grow(struct bm_flat_range **v, size_t *cap, size_t n)
-{
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	struct bm_flat_range *nv = realloc(*v, ncap * sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 static struct bm_flat_range to_flat(const struct bm_range *r)
 {
 	return (struct bm_flat_range){
@@ -35,7 +22,7 @@ int bm_diff_push(struct bm_diff *d, bool added, const struct bm_range *r)
 	struct bm_flat_range **v = added ? &d->added : &d->removed;
 	size_t *n = added ? &d->nadded : &d->nremoved;
 	size_t *cap = added ? &d->capadded : &d->capremoved;
-	int err = grow(v, cap, *n);
+	int err = bm_grow(v, cap, *n, sizeof(**v));
 	if (err)
 		return err;
 	(*v)[(*n)++] = to_flat(r);

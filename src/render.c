@@ -27,14 +27,9 @@ void bm_pieces_release(struct bm_pieces *p)
 
 static int pieces_push(struct bm_pieces *p, const struct bm_piece *x)
 {
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 16;
-		struct bm_piece *v = realloc(p->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		p->v = v;
-		p->cap = cap;
-	}
+	int err = bm_grow(&p->v, &p->cap, p->n, sizeof(*p->v));
+	if (err)
+		return err;
 	p->v[p->n++] = *x;
 	return 0;
 }
@@ -93,14 +88,9 @@ struct active {
 
 static int active_add(struct active *a, size_t i)
 {
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 8;
-		size_t *v = realloc(a->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		a->v = v;
-		a->cap = cap;
-	}
+	int err = bm_grow(&a->v, &a->cap, a->n, sizeof(*a->v));
+	if (err)
+		return err;
 	a->v[a->n++] = i;
 	return 0;
 }

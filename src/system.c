@@ -31,6 +31,19 @@ void bm_list_del(struct bm_link *l)
 	l->prev = l->next = l;
 }
 
+int bm_grow(void *v, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 8;
+	void *nv = realloc(*(void **)v, ncap * elem);
+	if (!nv)
+		return -ENOMEM;
+	*(void **)v = nv;
+	*cap = ncap;
+	return 0;
+}
+
 static uintptr_t self_token(void)
 {
 	return (uintptr_t)&bm_thread_token;

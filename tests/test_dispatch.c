@@ -169,8 +169,7 @@ struct mover {
 };
 
 /* A "configuration register": writing it moves another region, as a BAR write does. */
-static int mover_write(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size,
-		       uint64_t value)
+static int mover_write(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size, uint64_t value)
 {
 	(void)vcpu;
 	(void)offset;
@@ -212,7 +211,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_impl_sizes_adapted, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_hint_and_generation, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_callback_error_propagates, env_setup,
-					    env_teardown),
+	                                    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_callback_changes_map, env_setup, env_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
