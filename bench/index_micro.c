@@ -2,9 +2,9 @@
 /*
  * Instruction-count micro-benchmark of the flat-view index, meant to run under callgrind:
  *
- *   cc -std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -Isrc bench/index_micro.c src/index.c \
+ *   cc -std=c11 -D_GNU_SOURCE -O2 -gdwarf-4 -Iinclude -Isrc bench/index_micro.c src/index.c \
  *      -o /tmp/index-micro
- *   valgrind --tool=callgrind --toggle-collect=bm_index_lookup /tmp/index-micro lookup 4096
+ *   valgrind --tool=callgrind --toggle-collect=bm_index_lookup /tmp/index-micro hit 4096
  *   valgrind --tool=callgrind --toggle-collect=bm_index_replace /tmp/index-micro move 100000
  *
  * Usage: index_micro MODE N [BUILD [OPS]], with N regions of 4 KiB spread at a regular stride
@@ -50,8 +50,7 @@ static struct bm_range *mk(uint64_t start, uint64_t last, void *region)
 	return r;
 }
 
-static void replace(struct bm_index **idx, struct bm_range **rs, size_t k,
-		    struct bm_garbage *g)
+static void replace(struct bm_index **idx, struct bm_range **rs, size_t k, struct bm_garbage *g)
 {
 	struct bm_index *next;
 
@@ -64,7 +63,7 @@ static void replace(struct bm_index **idx, struct bm_range **rs, size_t k,
 
 /* Splits the range holding [start, last] (entirely) into up to three. */
 static void insert(struct bm_index **idx, uint64_t start, uint64_t last, void *region,
-		   struct bm_garbage *g)
+                   struct bm_garbage *g)
 {
 	const struct bm_range *old = bm_index_lookup(*idx, start);
 	struct bm_range *rs[3];
@@ -141,7 +140,7 @@ int main(int argc, char **argv)
 	uint64_t stride = (SPAN / n) & ~UINT64_C(0xfff), rng = 42, sum = 0;
 
 	fprintf(stderr, "%zu regions, %zu bytes, %.1f bytes per range\n", n, bm_index_bytes(idx),
-		(double)bm_index_bytes(idx) / (double)(2 * n + 1));
+	        (double)bm_index_bytes(idx) / (double)(2 * n + 1));
 	if (!strcmp(mode, "move")) {
 		for (long t = 0; t < ops; t++) {
 			uint64_t s = BASE + (rng_next(&rng) % n) * stride;
@@ -150,8 +149,14 @@ int main(int argc, char **argv)
 			if (!r->region)
 				continue;
 			remove_at(&idx, s, &g);
+			/* The middle of the gap left, within the span: a region moved far above
+			 * the others would stretch the root over a much larger block. */
 			r = bm_index_lookup(idx, s);
-			s = (r->start + (r->last - r->start) / 2) & ~UINT64_C(0xfff);
+
+			uint64_t lo = r->start > BASE ? r->start : BASE;
+			uint64_t hi = r->last < BASE + SPAN ? r->last : BASE + SPAN;
+
+			s = (lo + (hi - lo) / 2) & ~UINT64_C(0xfff);
 			insert(&idx, s, s + 0xfff, (void *)16, &g);
 		}
 		fprintf(stderr, "%ld moves\n", ops);

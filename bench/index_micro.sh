@@ -6,7 +6,7 @@ set -e
 build=${1:-each}
 bin=${TMPDIR:-/tmp}/index-micro
 out=${TMPDIR:-/tmp}/index-micro.cg
-${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -Isrc bench/index_micro.c src/index.c -o "$bin"
+${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -gdwarf-4 -Iinclude -Isrc bench/index_micro.c src/index.c -o "$bin"
 
 # Instructions collected inside fn for "$bin mode n build ops".
 count() {
@@ -20,11 +20,11 @@ per_op() { # fn mode n ops
 	echo "scale=1; ($all - $base) / $4" | bc
 }
 
-for n in 16 256 4096 65536; do
+for n in ${LOOKUP_NS:-16 256 4096 65536}; do
 	echo "lookup n=$n: hit $(per_op bm_index_lookup hit $n 200000)" \
 		"any $(per_op bm_index_lookup any $n 200000) instructions"
 done
-for n in 1000 10000 100000; do
+for n in ${MOVE_NS:-1000 10000 100000}; do
 	echo "move n=$n: $(per_op bm_index_replace move $n 500) instructions (2 replaces)"
 done
 for n in 4096 65536; do

@@ -25,7 +25,10 @@
  * whole map, but is paged so that an edit copies one page and the page directory, not all
  * of it: the root's slots are pages, nodes of fixed geometry (exactly one root slot, in
  * 2^BM_PAGE_ORDER slots) that are always nodes, whatever they hold. Lookups index the
- * root and a page in one step.
+ * root and a page in one step. A page lying inside a single range is a uniform page: all
+ * its slots hold that range, and its header spans the whole space, so that the root slots
+ * that range covers (consecutive ones) can share it and an edit that makes a large gap
+ * writes one pointer per root slot, not a page.
  *
  * A version is its root node, so a lookup starts without an indirection and, as an edit
  * always makes a new root, the version costs no allocation of its own.
@@ -68,11 +71,11 @@
 #define BM_SHRINK_ORDERS 3
 
 struct bm_node {
-	uint64_t nbase;     /* 0 - first address of the block: addr + nbase is one add */
-	uint64_t span_last; /* block size - 1 (UINT64_MAX: the whole space) */
-	uint8_t shift;      /* log2 of the slot size; at most 63 */
-	uint8_t order;      /* log2 of the slot count */
-	uint8_t fine_shift; /* root only: shift of its pages' slots */
+	uint64_t nbase;         /* 0 - first address of the block: addr + nbase is one add */
+	uint64_t span_last;     /* block size - 1 (UINT64_MAX: the whole space) */
+	uint8_t shift;          /* log2 of the slot size; at most 63 */
+	uint8_t order;          /* log2 of the slot count */
+	uint8_t fine_shift;     /* root only: shift of its pages' slots */
 	struct bm_range *below; /* the extent's addresses before the block; NULL if none */
 	struct bm_range *above; /* the extent's addresses after the block; NULL if none */
 	size_t count;           /* boundaries in the extent, after the extent's first address */
@@ -262,7 +265,8 @@ void bm_garbage_release(struct bm_garbage *g)
 /* ---- walking a subtree ---- */
 
 /* Calls node for every node of a subtree (children first, so it may free them) and range
- * for every range it holds, once each, in address order. */
+ * for every range it holds, once each, in address order. Consecutive slots holding the same
+ * node share a uniform page. */
 struct bm_visitor {
 	int (*node)(struct bm_visitor *v, struct bm_node *n);
 	int (*range)(struct bm_visitor *v, struct bm_range *r);
@@ -285,9 +289,12 @@ static int bm_walk(struct bm_visitor *v, uintptr_t p)
 	struct bm_node *n = bm_node_of(p);
 	int err = n->below ? bm_visit_range(v, n->below) : 0;
 
-	for (size_t j = 0; !err && j < (size_t)1 << n->order; j++)
-		if (n->slot[j] && (v->range || bm_is_node(n->slot[j])))
-			err = bm_walk(v, n->slot[j]);
+	for (size_t j = 0; !err && j < (size_t)1 << n->order; j++) {
+		uintptr_t c = n->slot[j];
+
+		if (c && (bm_is_node(c) ? !j || c != n->slot[j - 1] : v->range != NULL))
+			err = bm_walk(v, c);
+	}
 	if (!err && n->above)
 		err = bm_visit_range(v, n->above);
 	if (!err && v->node)
@@ -363,7 +370,9 @@ struct bm_edit {
 	struct bm_rvec old_rs; /* old ranges of the window */
 	struct bm_garbage fresh;
 	struct bm_garbage dead;
-	size_t added, removed; /* node bytes */
+	size_t added, removed;  /* node bytes */
+	struct bm_node *made;   /* the last uniform page made, to share */
+	struct bm_node *buried; /* the last uniform page buried, not to bury twice */
 };
 
 static unsigned bm_ceil_log2(size_t x)
@@ -413,24 +422,31 @@ static unsigned bm_fit_shift(uint64_t first, uint64_t upper, unsigned order)
 	return shift;
 }
 
-/* The block and slots of a node of the given kind (not a page) over rs[0..k). */
-static void bm_choose_geometry(struct bm_node *n, enum bm_kind kind, struct bm_range *const *rs,
-			       size_t k)
+/* Sets a geometry of 2^order slots of 2^shift addresses; a root's slots are its pages. */
+static void bm_set_geometry(struct bm_node *n, enum bm_kind kind, uint64_t base, unsigned shift,
+                            unsigned order)
 {
-	unsigned order = bm_fan_order(kind, k - 1), shift;
-	uint64_t base = 0, span_last = UINT64_MAX;
-
-	if (k == 1) {
-		/* Only a root holds a single range. */
-		shift = 64 - order;
-		goto done;
+	n->nbase = 0 - base;
+	n->span_last = shift + order == 64 ? UINT64_MAX : (UINT64_C(1) << (shift + order)) - 1;
+	n->shift = (uint8_t)shift;
+	n->order = (uint8_t)order;
+	n->fine_shift = 0;
+	if (kind == BM_ROOT) {
+		n->fine_shift = (uint8_t)shift;
+		n->shift = (uint8_t)(shift + BM_PAGE_ORDER);
+		n->order = (uint8_t)(order - BM_PAGE_ORDER);
 	}
+}
 
+/* The block and slots of a node of the given kind (not a page) over rs[0..k), k >= 2. */
+static void bm_choose_geometry(struct bm_node *n, enum bm_kind kind, struct bm_range *const *rs,
+                               size_t k)
+{
 	/* The block must hold every boundary b, in the sense base <= b <= block last + 1:
 	 * addresses on either side of the block then belong to one range each. */
 	uint64_t first = rs[1]->start;
 	uint64_t upper = rs[k - 1]->start > first ? rs[k - 1]->start - 1 : first;
-	unsigned align = 63;
+	unsigned order = bm_fan_order(kind, k - 1), align = 63;
 
 	for (size_t i = 1; i < k; i++) {
 		unsigned t = (unsigned)__builtin_ctzll(rs[i]->start);
@@ -445,44 +461,62 @@ static void bm_choose_geometry(struct bm_node *n, enum bm_kind kind, struct bm_r
 			break;
 		}
 	}
-	/* shift <= 63: order is 0 only if shift <= align. */
-	shift = bm_fit_shift(first, upper, order);
-	if (shift + order < 64)
-		span_last = (UINT64_C(1) << (shift + order)) - 1;
-	base = first & ~((UINT64_C(1) << shift) - 1);
+
+	/* shift <= 63, as order is 0 only if shift <= align; and for a root shift + page
+	 * order <= 63, as order >= page order + 1. */
+	unsigned shift = bm_fit_shift(first, upper, order);
+	uint64_t size_m1 = shift + order == 64 ? UINT64_MAX : (UINT64_C(1) << (shift + order)) - 1;
+	uint64_t base = first & ~((UINT64_C(1) << shift) - 1);
+
 	/* Near the top, slide the block down rather than let it wrap around. */
-	if (base > UINT64_MAX - span_last)
-		base = 0 - span_last - 1;
-done:
-	n->nbase = 0 - base;
-	n->span_last = span_last;
-	n->shift = (uint8_t)shift;
-	n->order = (uint8_t)order;
-	n->fine_shift = 0;
-	if (kind == BM_ROOT) {
-		/* The same fine slots, as pages of them. */
-		n->fine_shift = (uint8_t)shift;
-		n->shift = (uint8_t)(shift + BM_PAGE_ORDER);
-		n->order = (uint8_t)(order - BM_PAGE_ORDER);
-	}
+	if (base > UINT64_MAX - size_m1)
+		base = 0 - size_m1 - 1;
+	bm_set_geometry(n, kind, base, shift, order);
+}
+
+/* A page holding a single range, which any number of root slots over that range share. */
+static uintptr_t bm_uniform_page(struct bm_edit *e, struct bm_range *r)
+{
+	if (e->made && e->made->slot[0] == (uintptr_t)r)
+		return bm_tag(e->made);
+
+	struct bm_node *n = bm_node_alloc(e, BM_PAGE_ORDER);
+
+	if (!n)
+		return 0;
+	/* Right for any address, whichever root slot the lookup came from. */
+	bm_set_geometry(n, BM_PAGE, 0, 64 - BM_PAGE_ORDER, BM_PAGE_ORDER);
+	n->below = NULL;
+	n->above = NULL;
+	n->count = 0;
+	n->built = 0;
+	n->bytes = 0;
+	for (size_t j = 0; j < (size_t)1 << BM_PAGE_ORDER; j++)
+		n->slot[j] = (uintptr_t)r;
+	e->made = n;
+	return bm_tag(n);
+}
+
+/* Pages are the only nodes spanning the whole space with 2^BM_PAGE_ORDER slots. */
+static bool bm_is_uniform(enum bm_kind kind, const struct bm_node *n)
+{
+	return kind == BM_PAGE && n->span_last == UINT64_MAX;
 }
 
 /* A page fills exactly one root slot, its extent. */
 static void bm_page_geometry(struct bm_node *n, uint64_t lo, uint64_t hi)
 {
-	n->nbase = 0 - lo;
-	n->span_last = hi - lo;
-	n->shift = (uint8_t)(__builtin_ctzll(hi - lo + 1) - BM_PAGE_ORDER);
-	n->order = BM_PAGE_ORDER;
-	n->fine_shift = 0;
+	/* A root slot has at most 2^63 addresses. */
+	bm_set_geometry(n, BM_PAGE, lo, (unsigned)__builtin_ctzll(hi - lo + 1) - BM_PAGE_ORDER,
+	                BM_PAGE_ORDER);
 }
 
 static uintptr_t bm_build(struct bm_edit *e, enum bm_kind kind, struct bm_range *const *rs,
-			  size_t k, uint64_t lo, uint64_t hi);
+                          size_t k, uint64_t lo, uint64_t hi);
 
 /* Builds the children of n, over the part of each slot inside the extent [lo, hi]. */
 static int bm_fill_slots(struct bm_edit *e, struct bm_node *n, enum bm_kind kind,
-			 struct bm_range *const *rs, size_t k, uint64_t lo, uint64_t hi)
+                         struct bm_range *const *rs, size_t k, uint64_t lo, uint64_t hi)
 {
 	size_t i = 0;
 
@@ -505,7 +539,7 @@ static int bm_fill_slots(struct bm_edit *e, struct bm_node *n, enum bm_kind kind
 			end++;
 
 		uintptr_t child = bm_build(e, kind == BM_ROOT ? BM_PAGE : BM_INNER, rs + i,
-					   end - i + 1, slo, shi);
+		                           end - i + 1, slo, shi);
 
 		if (!child)
 			return -ENOMEM;
@@ -520,15 +554,19 @@ static int bm_fill_slots(struct bm_edit *e, struct bm_node *n, enum bm_kind kind
  * meet it (rs[0] holds lo, rs[k - 1] holds hi). Returns 0 on failure.
  */
 static uintptr_t bm_build(struct bm_edit *e, enum bm_kind kind, struct bm_range *const *rs,
-			  size_t k, uint64_t lo, uint64_t hi)
+                          size_t k, uint64_t lo, uint64_t hi)
 {
 	if (k == 1 && kind == BM_INNER)
 		return (uintptr_t)rs[0];
+	if (k == 1 && kind == BM_PAGE)
+		return bm_uniform_page(e, rs[0]);
 
 	struct bm_node geom;
 
 	if (kind == BM_PAGE)
 		bm_page_geometry(&geom, lo, hi);
+	else if (k == 1)
+		bm_set_geometry(&geom, kind, 0, 64 - BM_ROOT_MIN_ORDER, BM_ROOT_MIN_ORDER);
 	else
 		bm_choose_geometry(&geom, kind, rs, k);
 
@@ -671,12 +709,12 @@ static int bm_gather_range(struct bm_visitor *v, struct bm_range *r)
 
 /* Replaces an old subtree over [lo, hi] by a fresh one for the new version. */
 static uintptr_t bm_rebuild(struct bm_edit *e, enum bm_kind kind, uintptr_t p, uint64_t lo,
-			    uint64_t hi)
+                            uint64_t hi)
 {
 	struct bm_gatherer g = {
-		.b = {.v = {.node = bm_bury_node, .range = bm_gather_range}, .e = e},
-		.lo = lo,
-		.hi = hi,
+	    .b = {.v = {.node = bm_bury_node, .range = bm_gather_range}, .e = e},
+	    .lo = lo,
+	    .hi = hi,
 	};
 	uintptr_t res = 0;
 
@@ -687,12 +725,12 @@ static uintptr_t bm_rebuild(struct bm_edit *e, enum bm_kind kind, uintptr_t p, u
 }
 
 static uintptr_t bm_update(struct bm_edit *e, enum bm_kind kind, uintptr_t p, uint64_t lo,
-			   uint64_t hi);
+                           uint64_t hi);
 
 /* A copy of old node t over [lo, hi], same geometry, with the slots and edges the window
  * meets updated. */
 static uintptr_t bm_copy_update(struct bm_edit *e, enum bm_kind kind, struct bm_node *t,
-				uint64_t lo, uint64_t hi, size_t count)
+                                uint64_t lo, uint64_t hi, size_t count)
 {
 	struct bm_node *n = bm_node_alloc(e, t->order);
 
@@ -707,10 +745,11 @@ static uintptr_t bm_copy_update(struct bm_edit *e, enum bm_kind kind, struct bm_
 	uint64_t base = bm_base(n), last = base + n->span_last;
 	uint64_t from = bm_max(e->a, bm_max(base, lo)), to = bm_min(e->b, bm_min(last, hi));
 
-	for (size_t j = (from - base) >> n->shift; from <= to && j <= (to - base) >> n->shift; j++) {
+	for (size_t j = (from - base) >> n->shift; from <= to && j <= (to - base) >> n->shift;
+	     j++) {
 		uint64_t slo = bm_slot_lo(n, j);
 		uintptr_t child = bm_update(e, kind == BM_ROOT ? BM_PAGE : BM_INNER, n->slot[j],
-					    bm_max(slo, lo), bm_min(slo + bm_slot_mask(n), hi));
+		                            bm_max(slo, lo), bm_min(slo + bm_slot_mask(n), hi));
 
 		if (!child)
 			return 0;
@@ -725,12 +764,13 @@ static uintptr_t bm_copy_update(struct bm_edit *e, enum bm_kind kind, struct bm_
 
 /* Whether old node t over [lo, hi] can keep its geometry with count boundaries there. */
 static bool bm_still_fits(const struct bm_edit *e, enum bm_kind kind, const struct bm_node *t,
-			  uint64_t lo, uint64_t hi, size_t count)
+                          uint64_t lo, uint64_t hi, size_t count)
 {
 	if (kind == BM_PAGE)
 		return true;
-	if (!count)
-		return false;
+	/* The extent meets the window without lying inside it, so a or b + 1 is a boundary
+	 * in it. */
+	assert(count > 0);
 
 	uint64_t first = bm_new_lookup(e, lo)->last + 1;
 	uint64_t upper = bm_new_lookup(e, hi)->start - 1;
@@ -743,21 +783,27 @@ static bool bm_still_fits(const struct bm_edit *e, enum bm_kind kind, const stru
 /* The new version's subtree of the given kind for the extent [lo, hi], which meets the
  * window, from the old version's subtree p there. Returns 0 on failure. */
 static uintptr_t bm_update(struct bm_edit *e, enum bm_kind kind, uintptr_t p, uint64_t lo,
-			   uint64_t hi)
+                           uint64_t hi)
 {
 	/* A single old range meeting the window lies inside it: the window is whole ranges. */
 	if (!bm_is_node(p))
 		return bm_build_window(e, kind, lo, hi);
+	struct bm_node *t = bm_node_of(p);
+
 	if (lo >= e->a && hi <= e->b) {
-		if (bm_bury(e, p))
+		/* The root slots sharing a uniform page are updated one after the other. */
+		if (t != e->buried && bm_bury(e, p))
 			return 0;
+		if (bm_is_uniform(kind, t))
+			e->buried = t;
 		return bm_build_window(e, kind, lo, hi);
 	}
+	/* A uniform page lies inside one range: meeting the window, it is inside it. */
+	assert(!bm_is_uniform(kind, t));
 
-	struct bm_node *t = bm_node_of(p);
 	/* Boundaries only change strictly inside the window: a and b + 1 stay. */
 	size_t count = t->count + bm_starts_in(e->rs, e->n, lo, hi) -
-		       bm_starts_in(e->old_rs.v, e->old_rs.n, lo, hi);
+	               bm_starts_in(e->old_rs.v, e->old_rs.n, lo, hi);
 
 	if (!bm_still_fits(e, kind, t, lo, hi, count))
 		return bm_rebuild(e, kind, p, lo, hi);
@@ -765,7 +811,7 @@ static uintptr_t bm_update(struct bm_edit *e, enum bm_kind kind, uintptr_t p, ui
 }
 
 static int bm_check_window(const struct bm_index *old, uint64_t a, uint64_t b,
-			   struct bm_range *const *ranges, size_t n)
+                           struct bm_range *const *ranges, size_t n)
 {
 	if (!n || a > b || ranges[0]->start != a || ranges[n - 1]->last != b)
 		return -EINVAL;
@@ -786,8 +832,8 @@ static void bm_edit_release(struct bm_edit *e)
 }
 
 int bm_index_replace(const struct bm_index *old, uint64_t a, uint64_t b,
-		     struct bm_range *const *ranges, size_t n, struct bm_index **out,
-		     struct bm_garbage *garbage)
+                     struct bm_range *const *ranges, size_t n, struct bm_index **out,
+                     struct bm_garbage *garbage)
 {
 	int err = bm_check_window(old, a, b, ranges, n);
 
@@ -817,7 +863,7 @@ int bm_index_replace(const struct bm_index *old, uint64_t a, uint64_t b,
 	struct bm_node *root = bm_node_of(p);
 
 	root->bytes = bm_root(old)->bytes + e.added - e.removed + n * sizeof(struct bm_range) -
-		      e.old_rs.n * sizeof(struct bm_range);
+	              e.old_rs.n * sizeof(struct bm_range);
 	bm_edit_release(&e);
 	*out = (struct bm_index *)root;
 	return 0;

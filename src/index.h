@@ -79,7 +79,16 @@ const struct bm_range *bm_index_next(const struct bm_index *idx, const struct bm
  * range bounds first). The new version owns the given ranges. old stays valid and unchanged.
  * The ranges of old inside [a, b] and the nodes of old that the new version does not use
  * are added to garbage; old's own header too. On -ENOMEM nothing changes: old is intact, the
- * given ranges still belong to the caller, garbage is as before.
+ * given ranges still belong to the caller, garbage is as before. -EINVAL (nothing changes
+ * either) if the window or the ranges break the rules above.
+ *
+ * Garbage, precisely: each pointer once, every one of them reachable from old and none from
+ * the new version, and together all that old holds and the new version does not. The old
+ * header is one of them (a version is its root node, and every edit makes a new root), so
+ * old must not be used once the garbage is freed. Costs O(nodes on the changed paths +
+ * ranges in the window) as a rule; a change that no longer fits a node's block, or that
+ * changes a subtree's range count by a large factor, rebuilds that subtree, which can be the
+ * whole index (e.g. a range placed beyond the lowest or highest boundary of all the others).
  */
 int bm_index_replace(const struct bm_index *old, uint64_t a, uint64_t b,
 		     struct bm_range *const *ranges, size_t n, struct bm_index **out,
