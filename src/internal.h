@@ -7,7 +7,7 @@
  *   listener.c view differences to listeners   dispatch.c vCPU contexts and bm_read/write
  *   access.c   access-size adaptation           dump.c     mtree / flat / JSON output
  *   index.c    the lookup structure             itree.c    subregions by interval
- *   reclaim.c  freeing after RCU grace periods
+ *   reclaim.c  freeing after RCU grace periods  rcu.h      the library's use of liburcu
  */
 #ifndef BUSMAP_SRC_INTERNAL_H
 #define BUSMAP_SRC_INTERNAL_H

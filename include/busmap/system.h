@@ -55,8 +55,9 @@ BM_API int bm_begin(bm_system *sys);
 /*
  * Closes the innermost transaction. Returns -EPERM when the calling thread has none open.
  * The outermost commit renders what changed, publishes it, then calls listeners and
- * conflict callbacks on this thread. An allocation failure while rendering returns -ENOMEM;
- * the previous view then stays published and the changes are kept for the next commit.
+ * conflict callbacks on this thread. An allocation failure while rendering returns -ENOMEM:
+ * the windows rendered before it are published (each is a correct picture of the tree), and
+ * every dirty window stays dirty, to be rendered again by the next commit.
  */
 BM_API int bm_commit(bm_system *sys);
 
