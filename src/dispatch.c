@@ -8,6 +8,7 @@
  * checked as a whole (an invalid size reaches no callback), then carried out piece by piece.
  */
 #include "internal.h"
+#include "index_node.h"
 #include "rcu.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -118,7 +119,7 @@ find(bm_vcpu *v, const struct bm_view *view, uint64_t addr)
 		counter_inc(&v->hint_hits);
 		return r;
 	}
-	r = bm_index_lookup(view->index, addr);
+	r = bm_index_lookup_inline(view->index, addr);
 	v->hint.generation = view->generation;
 	v->hint.range = r;
 	return r;

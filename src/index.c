@@ -46,6 +46,7 @@
  * such rebuilds are paid for by the edits that caused the change.
  */
 #include "index.h"
+#include "index_node.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -53,36 +54,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Slots tag child nodes, so that a lookup returns range pointers without untagging. */
-#define BM_TAG_NODE ((uintptr_t)1)
-
 /* Aim for 2^BM_FAN_SLACK slots per boundary: most slots then hold a single range. */
 #define BM_FAN_SLACK 2
 /* Inner nodes have at most 1024 slots: an edit below one copies them all. */
 #define BM_MAX_ORDER 10
-/* Root pages have 256 slots (2 KiB, like the root's page directory at most). */
-#define BM_PAGE_ORDER 8
-#define BM_PAGE_MASK  ((UINT64_C(1) << BM_PAGE_ORDER) - 1)
 /* The root has 2^9 to 2^16 slots in all (at least two pages keeps its shift below 64). */
 #define BM_ROOT_MIN_ORDER (BM_PAGE_ORDER + 1)
 #define BM_ROOT_MAX_ORDER 16
 /* Rebuild a subtree when its ideal fanout has grown 4x, or shrunk 8x, since it was built. */
 #define BM_GROW_ORDERS   2
 #define BM_SHRINK_ORDERS 3
-
-struct bm_node {
-	uint64_t nbase;         /* 0 - first address of the block: addr + nbase is one add */
-	uint64_t span_last;     /* block size - 1 (UINT64_MAX: the whole space) */
-	uint8_t shift;          /* log2 of the slot size; at most 63 */
-	uint8_t order;          /* log2 of the slot count */
-	uint8_t fine_shift;     /* root only: shift of its pages' slots */
-	struct bm_range *below; /* the extent's addresses before the block; NULL if none */
-	struct bm_range *above; /* the extent's addresses after the block; NULL if none */
-	size_t count;           /* boundaries in the extent, after the extent's first address */
-	size_t built;           /* count when the node's geometry was chosen */
-	size_t bytes;           /* root only: bm_index_bytes */
-	uintptr_t slot[];
-};
 
 /* Where a node sits, which decides how it is shaped. */
 enum bm_kind {
@@ -123,34 +104,14 @@ static uint64_t bm_max(uint64_t x, uint64_t y)
 	return x > y ? x : y;
 }
 
-static bool bm_is_node(uintptr_t p)
-{
-	return p & BM_TAG_NODE;
-}
-
-static struct bm_node *bm_node_of(uintptr_t p)
-{
-	return (struct bm_node *)(p - BM_TAG_NODE);
-}
-
 static uintptr_t bm_tag(struct bm_node *n)
 {
 	return (uintptr_t)n + BM_TAG_NODE;
 }
 
-static struct bm_node *bm_root(const struct bm_index *idx)
-{
-	return (struct bm_node *)idx;
-}
-
 static size_t bm_node_size(unsigned order)
 {
 	return sizeof(struct bm_node) + (sizeof(uintptr_t) << order);
-}
-
-static uint64_t bm_base(const struct bm_node *n)
-{
-	return 0 - n->nbase;
 }
 
 static uint64_t bm_slot_lo(const struct bm_node *n, size_t j)
@@ -165,44 +126,9 @@ static uint64_t bm_slot_mask(const struct bm_node *n)
 
 /* ---- lookups ---- */
 
-static struct bm_range *bm_outside(const struct bm_node *n, uint64_t addr)
-{
-	return addr < bm_base(n) ? n->below : n->above;
-}
-
-static struct bm_range *bm_find_range(const struct bm_node *n, uint64_t addr)
-{
-	for (;;) {
-		uint64_t rel = addr + n->nbase;
-
-		/* One unsigned comparison catches both sides of the block. */
-		if (rel > n->span_last)
-			return bm_outside(n, addr);
-
-		uintptr_t p = n->slot[rel >> n->shift];
-
-		if (!bm_is_node(p))
-			return (struct bm_range *)p;
-		n = bm_node_of(p);
-	}
-}
-
 const struct bm_range *bm_index_lookup(const struct bm_index *idx, uint64_t addr)
 {
-	const struct bm_node *root = bm_root(idx);
-	uint64_t rel = addr + root->nbase;
-
-	if (rel > root->span_last)
-		return bm_outside(root, addr);
-
-	/* The root and one of its pages, as a single array of fine slots. */
-	uint64_t i = rel >> root->fine_shift;
-	const struct bm_node *page = bm_node_of(root->slot[i >> BM_PAGE_ORDER]);
-	uintptr_t p = page->slot[i & BM_PAGE_MASK];
-
-	if (!bm_is_node(p))
-		return (const struct bm_range *)p;
-	return bm_find_range(bm_node_of(p), addr);
+	return bm_index_lookup_inline(idx, addr);
 }
 
 const struct bm_range *bm_index_next(const struct bm_index *idx, const struct bm_range *r)
