@@ -7,8 +7,8 @@
  * inside one range goes straight to its region; one that crosses ranges is cut into pieces,
  * checked as a whole (an invalid size reaches no callback), then carried out piece by piece.
  */
-#include "internal.h"
 #include "index_node.h"
+#include "internal.h"
 #include "rcu.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -180,8 +180,10 @@ static void signal_conflict(bm_vcpu *v, bm_space *s, uint64_t addr, unsigned siz
 		sink->ops.on_access(sink->arg, s, v, addr, size, wr);
 }
 
-static int read_split(bm_vcpu *v, bm_space *s, const struct bm_view *view, const struct bm_range *r,
-                      uint64_t addr, unsigned size, uint64_t *value)
+/* Everything but the one-callback case; also refuses sizes a region does not accept. */
+static __attribute__((noinline)) int read_split(bm_vcpu *v, bm_space *s, const struct bm_view *view,
+                                                const struct bm_range *r, uint64_t addr,
+                                                unsigned size, uint64_t *value)
 {
 	struct piece p[8];
 	bool wrapped;
@@ -208,8 +210,10 @@ static int read_split(bm_vcpu *v, bm_space *s, const struct bm_view *view, const
 	return flags;
 }
 
-static int write_split(bm_vcpu *v, bm_space *s, const struct bm_view *view,
-                       const struct bm_range *r, uint64_t addr, unsigned size, uint64_t value)
+static __attribute__((noinline)) int write_split(bm_vcpu *v, bm_space *s,
+                                                 const struct bm_view *view,
+                                                 const struct bm_range *r, uint64_t addr,
+                                                 unsigned size, uint64_t value)
 {
 	struct piece p[8];
 	bool wrapped;
@@ -246,34 +250,6 @@ static inline bool direct(const struct bm_range *r, uint64_t addr, unsigned size
 	return (r->direct_sizes & size) && r->last - addr >= size - 1 && !(*off & (size - 1));
 }
 
-/* A size the one region it falls in does not accept: refused before any callback. */
-static bool refused(const struct bm_range *r, uint64_t addr, unsigned size)
-{
-	return r->last - addr >= size - 1 && r->region && !(r->region->ops.valid_sizes & size);
-}
-
-static __attribute__((noinline)) int read_general(bm_vcpu *v, bm_space *s,
-                                                  const struct bm_view *view,
-                                                  const struct bm_range *r, uint64_t addr,
-                                                  unsigned size, uint64_t *value)
-{
-	if (refused(r, addr, size)) {
-		*value = size_mask(size);
-		return -EOPNOTSUPP;
-	}
-	return read_split(v, s, view, r, addr, size, value);
-}
-
-static __attribute__((noinline)) int write_general(bm_vcpu *v, bm_space *s,
-                                                   const struct bm_view *view,
-                                                   const struct bm_range *r, uint64_t addr,
-                                                   unsigned size, uint64_t value)
-{
-	if (refused(r, addr, size))
-		return -EOPNOTSUPP;
-	return write_split(v, s, view, r, addr, size, value);
-}
-
 static __attribute__((noinline)) void count_flags(bm_vcpu *v, int ret)
 {
 	if (ret & BM_ACCESS_UNASSIGNED)
@@ -291,7 +267,10 @@ static inline void count(bm_vcpu *v, int ret)
 
 int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t *value)
 {
-	if (__builtin_expect(!vcpu || !space || !value || !size_valid(size), 0))
+	/* A hint is only meaningful within its own system: generations of two systems may
+	 * coincide. */
+	if (__builtin_expect(
+	        !vcpu || !space || !value || !size_valid(size) || space->sys != vcpu->sys, 0))
 		return -EINVAL;
 	bm_rcu_read_lock();
 	const struct bm_view *view = bm_rcu_deref(&space->view);
@@ -299,12 +278,12 @@ int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64
 	uint64_t off;
 	int ret;
 	if (__builtin_expect(direct(r, addr, size, &off), 1)) {
-		uint64_t val;
+		uint64_t val = UINT64_MAX; /* what a failing callback leaves unset reads as ones */
 		ret = r->read(r->opaque, vcpu, off, size, &val);
 		*value = val & size_mask(size);
 		ret = ret < 0 ? ret : 0;
 	} else {
-		ret = read_general(vcpu, space, view, r, addr, size, value);
+		ret = read_split(vcpu, space, view, r, addr, size, value);
 	}
 	bm_rcu_read_unlock(&space->sys->rcu_token);
 	count(vcpu, ret);
@@ -313,7 +292,7 @@ int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64
 
 int bm_write(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t value)
 {
-	if (__builtin_expect(!vcpu || !space || !size_valid(size), 0))
+	if (__builtin_expect(!vcpu || !space || !size_valid(size) || space->sys != vcpu->sys, 0))
 		return -EINVAL;
 	value &= size_mask(size);
 	bm_rcu_read_lock();
@@ -325,7 +304,7 @@ int bm_write(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint6
 		ret = r->write(r->opaque, vcpu, off, size, value);
 		ret = ret < 0 ? ret : 0;
 	} else {
-		ret = write_general(vcpu, space, view, r, addr, size, value);
+		ret = write_split(vcpu, space, view, r, addr, size, value);
 	}
 	bm_rcu_read_unlock(&space->sys->rcu_token);
 	count(vcpu, ret);

@@ -149,9 +149,35 @@ static void test_hint_and_generation(void **state)
 	assert_int_equal(st.hint_hits, 9);
 }
 
+static int failing_read(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size,
+                        uint64_t *value)
+{
+	(void)opaque;
+	(void)vcpu;
+	(void)offset;
+	(void)size;
+	(void)value; /* leaves it unset, as a failing device may */
+	return -EIO;
+}
+
 static void test_callback_error_propagates(void **state)
 {
 	struct env *e = *state;
+	struct bm_region_ops failing = {.read = failing_read, .write = probe_write};
+	bm_region *f;
+	assert_int_equal(bm_region_new_io(e->sys, "failing", 0x10, &failing, NULL, &f), 0);
+	assert_int_equal(bm_region_add(e->root, f, 0x6100, 0), 0);
+	uint64_t got = 0;
+	assert_int_equal(bm_read(e->vcpu, e->mem, 0x6100, 4, &got), -EIO);
+	assert_int_equal(got, 0xffffffff);
+	/* A context only dispatches to spaces of its own system. */
+	bm_system *other;
+	bm_space *os;
+	assert_int_equal(bm_system_new(&other), 0);
+	assert_int_equal(bm_space_new(other, "o", "root", &os), 0);
+	assert_int_equal(bm_read(e->vcpu, os, 0, 1, &got), -EINVAL);
+	assert_int_equal(bm_write(e->vcpu, os, 0, 1, 0), -EINVAL);
+	assert_int_equal(bm_system_free(other), 0);
 	bm_region *r;
 	struct bm_region_ops ops = {0};
 	assert_int_equal(bm_region_new_io(e->sys, "silent", 0x10, &ops, NULL, &r), 0);

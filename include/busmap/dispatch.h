@@ -46,8 +46,10 @@ BM_API void bm_vcpu_stats(const bm_vcpu *vcpu, struct bm_vcpu_stats *out);
  * Reads or writes size (1, 2, 4 or 8) bytes at addr. An access that spans several flat
  * ranges is split and each piece goes to its own region; bytes past 2^64 - 1 are
  * unassigned. Returns a combination of the BM_ACCESS_* flags, or a negative errno: -EINVAL
- * (NULL argument or bad size), -EOPNOTSUPP (size not valid for a region it reaches; no
- * callback ran and a read gives all ones), or the first error a callback returned.
+ * (NULL argument, bad size, or a space of another system than the context's),
+ * -EOPNOTSUPP (size not valid for a region it reaches; no callback ran and a read gives all
+ * ones), or the first error a callback returned (a read then gives what the callback left
+ * in its value, all ones if it set none).
  * A read's value is little-endian in *value; bytes that were unassigned read as 0xff.
  */
 BM_API int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t *value);
