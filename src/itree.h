@@ -2,7 +2,8 @@
 /*
  * An intrusive interval tree: a balanced binary search tree of [start, last] intervals,
  * ordered by start, where every node also knows the largest last in its subtree, so that
- * the intervals overlapping a window are found in O(log n + k).
+ * the intervals overlapping a window are found in O(log n + k) when no interval contains
+ * another (siblings that do not overlap), and O(log n + k log(n/k)) at worst.
  *
  * Containers keep their subregions in one, so that re-rendering a small window of a
  * container with 100 000 subregions costs a few dozen steps, not a walk over all of them.

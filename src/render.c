@@ -7,8 +7,8 @@
  * small window costs O(log n) however many siblings there are) and resolves them: at each
  * address the subregion with the highest (priority, add-or-move stamp) that shows something
  * there wins, so a transparent gap inside a winning container lets lower siblings through.
- * Where pieces of two different
- * exclusive regions meet, a conflict is recorded: the higher-ranked one hides the other.
+ * Where pieces of two different exclusive regions meet, a conflict is recorded: the
+ * higher-ranked one hides the other.
  */
 #include "internal.h"
 #include <errno.h>
@@ -16,7 +16,6 @@
 
 struct render {
 	struct bm_conflict_set *conflicts;
-	int err;
 };
 
 void bm_pieces_release(struct bm_pieces *p)
@@ -283,7 +282,7 @@ static int render_region(struct render *rd, const bm_region *r, uint64_t lo, uin
 int bm_render_window(bm_space *space, uint64_t a, uint64_t b, struct bm_pieces *out,
                      struct bm_conflict_set *conflicts)
 {
-	struct render rd = {conflicts, 0};
+	struct render rd = {conflicts};
 	int err = render_region(&rd, space->root, a, b, 0, out);
 	return err ? err : bm_conflict_normalize(conflicts);
 }
