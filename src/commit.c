@@ -137,6 +137,19 @@ static void builder_release(struct builder *bd, bool free_ranges)
 }
 
 /* Appends [s, e] of leaf (offset off at s), joining the previous range when seamless. */
+/* Sizes one callback can serve whole: none longer than the range, so that the dispatch's
+ * bound check cannot wrap. */
+static uint32_t direct_sizes(const bm_region *leaf, uint32_t flags, uint64_t s, uint64_t e)
+{
+	if (!leaf || leaf->kind != BM_REGION_IO || (flags & BM_RANGE_CONFLICT))
+		return 0;
+	uint32_t sizes = leaf->ops.valid_sizes & leaf->ops.impl_sizes;
+	uint64_t span = e - s;
+	for (unsigned size = 8; size > 1 && span < size - 1; size >>= 1)
+		sizes &= ~size;
+	return sizes;
+}
+
 static int builder_add(struct builder *bd, uint64_t s, uint64_t e, bm_region *leaf, uint64_t off,
                        uint32_t flags)
 {
@@ -145,6 +158,7 @@ static int builder_add(struct builder *bd, uint64_t s, uint64_t e, bm_region *le
 		if (l->region == leaf && l->flags == flags && l->last + 1 == s &&
 		    (!leaf || l->offset + (l->last - l->start) + 1 == off)) {
 			l->last = e;
+			l->direct_sizes = direct_sizes(leaf, flags, l->start, e);
 			return 0;
 		}
 	}
@@ -160,7 +174,7 @@ static int builder_add(struct builder *bd, uint64_t s, uint64_t e, bm_region *le
 		r->region_last = leaf->last;
 	}
 	if (leaf && leaf->kind == BM_REGION_IO && !(flags & BM_RANGE_CONFLICT)) {
-		r->direct_sizes = leaf->ops.valid_sizes & leaf->ops.impl_sizes;
+		r->direct_sizes = direct_sizes(leaf, flags, s, e);
 		r->read = leaf->ops.read ? leaf->ops.read : bm_read_ones;
 		r->write = leaf->ops.write ? leaf->ops.write : bm_write_drop;
 		r->opaque = leaf->opaque;

@@ -14,9 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* liburcu registration is per thread; several contexts may share one thread. */
-static _Thread_local unsigned bm_rcu_users;
-
 /* The last range this vCPU hit, valid while its view is the published one: generations
  * are unique within a system, so one comparison says so. */
 struct bm_hint {
@@ -30,13 +27,46 @@ struct bm_counter {
 
 struct bm_vcpu {
 	bm_system *sys;
+	bool qsbr; /* the system's flavour, copied to the line the hot path reads */
 	unsigned index;
 	void *user;
 	pthread_t thread;
 	struct bm_hint hint;
-	/* Written only by the owning thread; relaxed so other threads may read them. */
-	struct bm_counter accesses, unassigned, conflicts, hint_hits;
+	/* Written only by the owning thread; relaxed so other threads may read them. Hint hits
+	 * are counted as the accesses that needed no lookup, to keep one store off the hit. */
+	struct bm_counter accesses, unassigned, conflicts, lookups;
 } __attribute__((aligned(64)));
+
+/* Accesses on this thread that are cut into pieces: they keep using the view across
+ * callbacks, so a quiescent state or a grace period waited for inside one would free what
+ * they still use. */
+_Thread_local unsigned bm_split_depth;
+
+const char bm_qsbr_token;
+
+/* liburcu registration is per thread and per flavour; several contexts may share one
+ * thread. */
+static _Thread_local unsigned bm_rcu_users[2];
+
+static void rcu_register(bool qsbr)
+{
+	if (bm_rcu_users[qsbr]++)
+		return;
+	if (qsbr)
+		urcu_qsbr_register_thread();
+	else
+		urcu_memb_register_thread();
+}
+
+static void rcu_unregister(bool qsbr)
+{
+	if (--bm_rcu_users[qsbr])
+		return;
+	if (qsbr)
+		urcu_qsbr_unregister_thread();
+	else
+		urcu_memb_unregister_thread();
+}
 
 int bm_vcpu_new(bm_system *sys, unsigned index, void *user, bm_vcpu **out)
 {
@@ -47,12 +77,12 @@ int bm_vcpu_new(bm_system *sys, unsigned index, void *user, bm_vcpu **out)
 		return -ENOMEM;
 	memset(v, 0, sizeof(*v));
 	v->sys = sys;
+	v->qsbr = sys->flavour == BM_RCU_QSBR;
 	v->index = index;
 	v->user = user;
 	v->thread = pthread_self();
 	v->hint.generation = UINT64_MAX; /* matches no view */
-	if (bm_rcu_users++ == 0)
-		urcu_memb_register_thread();
+	rcu_register(v->qsbr);
 	atomic_fetch_add(&sys->vcpus, 1);
 	*out = v;
 	return 0;
@@ -64,11 +94,10 @@ int bm_vcpu_free(bm_vcpu *vcpu)
 		return 0;
 	if (!pthread_equal(vcpu->thread, pthread_self()))
 		return -EPERM;
-	if (urcu_memb_read_ongoing())
+	if (bm_rcu_reading())
 		return -EDEADLK; /* freeing the context of a dispatch still running */
 	atomic_fetch_sub(&vcpu->sys->vcpus, 1);
-	if (--bm_rcu_users == 0)
-		urcu_memb_unregister_thread();
+	rcu_unregister(vcpu->qsbr);
 	free(vcpu);
 	return 0;
 }
@@ -81,6 +110,45 @@ unsigned bm_vcpu_index(const bm_vcpu *vcpu)
 void *bm_vcpu_user(const bm_vcpu *vcpu)
 {
 	return vcpu ? vcpu->user : NULL;
+}
+
+int bm_vcpu_quiescent(bm_vcpu *vcpu)
+{
+	if (!vcpu)
+		return -EINVAL;
+	if (!vcpu->qsbr)
+		return 0;
+	if (bm_split_depth)
+		return -EDEADLK;
+	if (!urcu_qsbr_read_ongoing())
+		return -EPERM;
+	bm_tsan_release(&bm_qsbr_token);
+	urcu_qsbr_quiescent_state();
+	return 0;
+}
+
+int bm_vcpu_offline(bm_vcpu *vcpu)
+{
+	if (!vcpu)
+		return -EINVAL;
+	if (!vcpu->qsbr)
+		return 0;
+	if (bm_split_depth)
+		return -EDEADLK;
+	if (urcu_qsbr_read_ongoing()) {
+		bm_tsan_release(&bm_qsbr_token);
+		urcu_qsbr_thread_offline();
+	}
+	return 0;
+}
+
+int bm_vcpu_online(bm_vcpu *vcpu)
+{
+	if (!vcpu)
+		return -EINVAL;
+	if (vcpu->qsbr && !urcu_qsbr_read_ongoing())
+		urcu_qsbr_thread_online();
+	return 0;
 }
 
 static uint64_t counter_get(const struct bm_counter *c)
@@ -102,8 +170,17 @@ void bm_vcpu_stats(const bm_vcpu *vcpu, struct bm_vcpu_stats *out)
 	out->accesses = counter_get(&vcpu->accesses);
 	out->unassigned = counter_get(&vcpu->unassigned);
 	out->conflicts = counter_get(&vcpu->conflicts);
-	out->hint_hits = counter_get(&vcpu->hint_hits);
+	uint64_t lookups = counter_get(&vcpu->lookups);
+	out->hint_hits = out->accesses > lookups ? out->accesses - lookups : 0;
 }
+
+static inline uint64_t size_mask(unsigned size)
+{
+	return UINT64_MAX >> (64 - 8 * size);
+}
+
+/* size_mask for the valid sizes, as one load: what a failing read leaves unset reads as. */
+static const uint64_t ones[9] = {[1] = 0xff, [2] = 0xffff, [4] = 0xffffffff, [8] = UINT64_MAX};
 
 /* 1, 2, 4 or 8: bits 1, 2, 4 and 8 of 0x116. */
 static inline bool size_valid(unsigned size)
@@ -111,18 +188,28 @@ static inline bool size_valid(unsigned size)
 	return size <= 8 && ((0x116u >> size) & 1);
 }
 
+/* Finds addr's range through the index and makes it the hint. */
 static inline __attribute__((always_inline)) const struct bm_range *
-find(bm_vcpu *v, const struct bm_view *view, uint64_t addr)
+look_up(bm_vcpu *v, const struct bm_view *view, uint64_t addr)
 {
-	const struct bm_range *r = v->hint.range;
-	if (v->hint.generation == view->generation && addr - r->start <= r->last - r->start) {
-		counter_inc(&v->hint_hits);
-		return r;
-	}
-	r = bm_index_lookup_inline(view->index, addr);
+	const struct bm_range *r = bm_index_lookup_inline(view->index, addr);
+	counter_inc(&v->lookups);
 	v->hint.generation = view->generation;
 	v->hint.range = r;
 	return r;
+}
+
+static inline __attribute__((always_inline)) bool
+hint_holds(const bm_vcpu *v, const struct bm_view *view, uint64_t addr)
+{
+	const struct bm_range *r = v->hint.range;
+	return v->hint.generation == view->generation && addr - r->start <= r->last - r->start;
+}
+
+static inline __attribute__((always_inline)) const struct bm_range *
+find(bm_vcpu *v, const struct bm_view *view, uint64_t addr)
+{
+	return hint_holds(v, view, addr) ? v->hint.range : look_up(v, view, addr);
 }
 
 static bool access_ok(const struct bm_range *r, unsigned size)
@@ -234,20 +321,28 @@ static __attribute__((noinline)) int write_split(bm_vcpu *v, bm_space *s,
 	return flags;
 }
 
-static inline uint64_t size_mask(unsigned size)
-{
-	return UINT64_MAX >> (64 - 8 * size);
-}
-
 /*
  * The one-callback case: the access lies inside one range of an io region that takes this
  * size directly, at an aligned offset. Everything else (splits, ram, unassigned, conflicts,
- * size adaptation, refusals) takes the general path.
+ * size adaptation, refusals) takes the general path. A range's direct sizes never exceed
+ * its length, so the subtraction cannot wrap once the size is known to be direct.
  */
-static inline bool direct(const struct bm_range *r, uint64_t addr, unsigned size, uint64_t *off)
+static inline __attribute__((always_inline)) bool direct(const struct bm_range *r, uint64_t addr,
+                                                         unsigned size, uint64_t *off)
 {
-	*off = r->offset + (addr - r->start);
-	return (r->direct_sizes & size) && r->last - addr >= size - 1 && !(*off & (size - 1));
+	uint64_t d = addr - r->start;
+	*off = r->offset + d;
+	return (r->direct_sizes & size) && d <= (r->last - r->start) - (size - 1) &&
+	       !(*off & (size - 1));
+}
+
+/* The hinted range, when it is of the published view and serves the access directly. */
+static inline __attribute__((always_inline)) const struct bm_range *
+hint_direct(const bm_vcpu *v, const struct bm_view *view, uint64_t addr, unsigned size,
+            uint64_t *off)
+{
+	const struct bm_range *r = v->hint.range;
+	return v->hint.generation == view->generation && direct(r, addr, size, off) ? r : NULL;
 }
 
 static __attribute__((noinline)) void count_flags(bm_vcpu *v, int ret)
@@ -265,48 +360,154 @@ static inline void count(bm_vcpu *v, int ret)
 		count_flags(v, ret);
 }
 
-int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t *value)
+/* A hint is only meaningful within its own system: generations of two systems may
+ * coincide. */
+static inline bool args_ok(const bm_vcpu *v, const bm_space *s, unsigned size)
 {
-	/* A hint is only meaningful within its own system: generations of two systems may
-	 * coincide. */
-	if (__builtin_expect(
-	        !vcpu || !space || !value || !size_valid(size) || space->sys != vcpu->sys, 0))
-		return -EINVAL;
+	return v && s && size_valid(size) && s->sys == v->sys;
+}
+
+/*
+ * The general path under QSBR: the view stays in use across callbacks, which a quiescent
+ * state inside one of them must not end.
+ */
+static __attribute__((noinline)) int read_general(bm_vcpu *v, bm_space *s,
+                                                  const struct bm_view *view,
+                                                  const struct bm_range *r, uint64_t addr,
+                                                  unsigned size, uint64_t *value)
+{
+	bm_split_depth++;
+	int ret = read_split(v, s, view, r, addr, size, value);
+	bm_split_depth--;
+	count(v, ret);
+	return ret;
+}
+
+static __attribute__((noinline)) int write_general(bm_vcpu *v, bm_space *s,
+                                                   const struct bm_view *view,
+                                                   const struct bm_range *r, uint64_t addr,
+                                                   unsigned size, uint64_t value)
+{
+	bm_split_depth++;
+	int ret = write_split(v, s, view, r, addr, size, value);
+	bm_split_depth--;
+	count(v, ret);
+	return ret;
+}
+
+/*
+ * QSBR: the thread is inside a read-side section for as long as it is online, so the
+ * direct case is a tail call into the region, with nothing left to do after it.
+ */
+static __attribute__((noinline)) int read_qsbr_miss(bm_vcpu *v, bm_space *s,
+                                                    const struct bm_view *view, uint64_t addr,
+                                                    unsigned size, uint64_t *value)
+{
+	const struct bm_range *r = look_up(v, view, addr);
+	uint64_t off;
+	if (direct(r, addr, size, &off)) {
+		counter_inc(&v->accesses);
+		*value = ones[size];
+		return r->read(r->opaque, v, off, size, value);
+	}
+	return read_general(v, s, view, r, addr, size, value);
+}
+
+static __attribute__((noinline)) int write_qsbr_miss(bm_vcpu *v, bm_space *s,
+                                                     const struct bm_view *view, uint64_t addr,
+                                                     unsigned size, uint64_t value)
+{
+	const struct bm_range *r = look_up(v, view, addr);
+	uint64_t off;
+	if (direct(r, addr, size, &off)) {
+		counter_inc(&v->accesses);
+		return r->write(r->opaque, v, off, size, value);
+	}
+	return write_general(v, s, view, r, addr, size, value);
+}
+
+/* memb: the section is marked around the access. */
+static __attribute__((noinline)) int read_memb(bm_vcpu *v, bm_space *s, uint64_t addr,
+                                               unsigned size, uint64_t *value)
+{
 	bm_rcu_read_lock();
-	const struct bm_view *view = bm_rcu_deref(&space->view);
-	const struct bm_range *r = find(vcpu, view, addr);
+	const struct bm_view *view = bm_rcu_deref(&s->view);
 	uint64_t off;
 	int ret;
-	if (__builtin_expect(direct(r, addr, size, &off), 1)) {
-		uint64_t val = UINT64_MAX; /* what a failing callback leaves unset reads as ones */
-		ret = r->read(r->opaque, vcpu, off, size, &val);
-		*value = val & size_mask(size);
-		ret = ret < 0 ? ret : 0;
-	} else {
-		ret = read_split(vcpu, space, view, r, addr, size, value);
+	const struct bm_range *r = hint_direct(v, view, addr, size, &off);
+	if (__builtin_expect(!r, 0)) {
+		r = find(v, view, addr);
+		if (!direct(r, addr, size, &off)) {
+			ret = read_split(v, s, view, r, addr, size, value);
+			count(v, ret);
+			goto out;
+		}
 	}
-	bm_rcu_read_unlock(&space->sys->rcu_token);
-	count(vcpu, ret);
+	counter_inc(&v->accesses);
+	*value = ones[size];
+	ret = r->read(r->opaque, v, off, size, value);
+out:
+	bm_rcu_read_unlock(&s->sys->rcu_token);
 	return ret;
+}
+
+static __attribute__((noinline)) int write_memb(bm_vcpu *v, bm_space *s, uint64_t addr,
+                                                unsigned size, uint64_t value)
+{
+	bm_rcu_read_lock();
+	const struct bm_view *view = bm_rcu_deref(&s->view);
+	uint64_t off;
+	int ret;
+	const struct bm_range *r = hint_direct(v, view, addr, size, &off);
+	if (__builtin_expect(!r, 0)) {
+		r = find(v, view, addr);
+		if (!direct(r, addr, size, &off)) {
+			ret = write_split(v, s, view, r, addr, size, value);
+			count(v, ret);
+			goto out;
+		}
+	}
+	counter_inc(&v->accesses);
+	ret = r->write(r->opaque, v, off, size, value);
+out:
+	bm_rcu_read_unlock(&s->sys->rcu_token);
+	return ret;
+}
+
+int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t *value)
+{
+	if (__builtin_expect(!args_ok(vcpu, space, size) || !value, 0))
+		return -EINVAL;
+	if (!vcpu->qsbr)
+		return read_memb(vcpu, space, addr, size, value);
+	if (__builtin_expect(!urcu_qsbr_read_ongoing(), 0))
+		return -EPERM; /* offline: a grace period would not wait for this access */
+	const struct bm_view *view = bm_rcu_deref(&space->view);
+	uint64_t off;
+	const struct bm_range *r = hint_direct(vcpu, view, addr, size, &off);
+	if (__builtin_expect(r != NULL, 1)) {
+		counter_inc(&vcpu->accesses);
+		*value = ones[size];
+		return r->read(r->opaque, vcpu, off, size, value);
+	}
+	return read_qsbr_miss(vcpu, space, view, addr, size, value);
 }
 
 int bm_write(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t value)
 {
-	if (__builtin_expect(!vcpu || !space || !size_valid(size) || space->sys != vcpu->sys, 0))
+	if (__builtin_expect(!args_ok(vcpu, space, size), 0))
 		return -EINVAL;
-	value &= size_mask(size);
-	bm_rcu_read_lock();
+	value &= ones[size];
+	if (!vcpu->qsbr)
+		return write_memb(vcpu, space, addr, size, value);
+	if (__builtin_expect(!urcu_qsbr_read_ongoing(), 0))
+		return -EPERM; /* offline: a grace period would not wait for this access */
 	const struct bm_view *view = bm_rcu_deref(&space->view);
-	const struct bm_range *r = find(vcpu, view, addr);
 	uint64_t off;
-	int ret;
-	if (__builtin_expect(direct(r, addr, size, &off), 1)) {
-		ret = r->write(r->opaque, vcpu, off, size, value);
-		ret = ret < 0 ? ret : 0;
-	} else {
-		ret = write_split(vcpu, space, view, r, addr, size, value);
+	const struct bm_range *r = hint_direct(vcpu, view, addr, size, &off);
+	if (__builtin_expect(r != NULL, 1)) {
+		counter_inc(&vcpu->accesses);
+		return r->write(r->opaque, vcpu, off, size, value);
 	}
-	bm_rcu_read_unlock(&space->sys->rcu_token);
-	count(vcpu, ret);
-	return ret;
+	return write_qsbr_miss(vcpu, space, view, addr, size, value);
 }

@@ -45,7 +45,7 @@ struct bm_batch {
 	void *view; /* the view a publication replaced; its own slot so adding it cannot fail */
 };
 
-int bm_reclaimer_new(const void *token, struct bm_reclaimer **out);
+int bm_reclaimer_new(bool qsbr, const void *token, struct bm_reclaimer **out);
 /* Takes the batch; frees its pointers, then it, after a grace period. NULL is ignored. */
 void bm_reclaimer_push(struct bm_reclaimer *rc, struct bm_batch *b);
 /* Frees everything pushed so far and stops the thread. */
@@ -68,6 +68,7 @@ struct bm_system {
 	                          * publication's grace period; allocated on demand */
 	struct bm_reclaimer *reclaimer;
 	atomic_uint vcpus;
+	enum bm_rcu_flavour flavour;
 	/* Only its address matters: the sanitizer's stand-in for "a grace period ended" (see
 	 * rcu.h). It must not share an address with a mutex, whose unlock would overwrite it. */
 	char rcu_token;

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The library's whole use of RCU, in one place: liburcu's memb flavour (chosen by
- * measurement, see bench/), publication with release/acquire atomics, and the
- * happens-before edges that ThreadSanitizer cannot see through liburcu's membarrier-based
- * grace periods: every read-side section "releases" the system's sync token as it ends, and
- * whoever waited for a grace period "acquires" it, which is exactly RCU's guarantee.
+ * The library's whole use of RCU, in one place: liburcu's memb flavour by default and QSBR
+ * for systems that ask for it (both chosen by measurement, see bench/), publication with
+ * release/acquire atomics, and the happens-before edges that ThreadSanitizer cannot see
+ * through liburcu's grace periods: every read-side section "releases" the system's sync
+ * token as it ends (under QSBR: every quiescent state), and whoever waited for a grace
+ * period "acquires" it, which is exactly RCU's guarantee.
  */
 #ifndef BUSMAP_SRC_RCU_H
 #define BUSMAP_SRC_RCU_H
@@ -30,7 +31,9 @@
 #if !defined(_LGPL_SOURCE) && !defined(BM_TSAN)
 #define _LGPL_SOURCE
 #endif
+#include <stdbool.h>
 #include <urcu/urcu-memb.h>
+#include <urcu/urcu-qsbr.h>
 
 #ifdef BM_TSAN
 void __tsan_acquire(void *addr);
@@ -53,10 +56,35 @@ static inline void bm_rcu_read_unlock(const void *token)
 	urcu_memb_read_unlock();
 }
 
-static inline void bm_rcu_synchronize(const void *token)
+/* A QSBR quiescent state covers every system at once, so its happens-before edge goes
+ * through one address for the process. Never written: only its address matters. */
+extern const char bm_qsbr_token;
+
+/* Waits for a grace period of one flavour. Under QSBR an online caller is taken offline
+ * for the wait by liburcu itself. */
+static inline void bm_rcu_synchronize(bool qsbr, const void *token)
 {
-	urcu_memb_synchronize_rcu();
+	if (qsbr) {
+		token = &bm_qsbr_token;
+		/* Going offline for the wait is this thread's quiescent state. */
+		if (urcu_qsbr_read_ongoing())
+			bm_tsan_release(token);
+		urcu_qsbr_synchronize_rcu();
+	} else {
+		urcu_memb_synchronize_rcu();
+	}
 	bm_tsan_acquire(token);
+}
+
+/* Accesses being cut into pieces on this thread (dispatch.c). */
+extern _Thread_local unsigned bm_split_depth;
+
+/* Whether the calling thread may hold references a grace period must outlive, so that
+ * waiting for one would wait for itself. A QSBR thread that is merely online does not
+ * count: liburcu takes it offline for the wait. */
+static inline bool bm_rcu_reading(void)
+{
+	return urcu_memb_read_ongoing() || bm_split_depth;
 }
 
 /* On the architectures busmap targets, an acquire load costs what a plain load does. */

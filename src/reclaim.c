@@ -20,6 +20,7 @@ struct bm_reclaimer {
 	struct bm_batch *head;
 	bool stop;
 	const void *token; /* the system, for the sanitizer's view of grace periods */
+	bool qsbr;
 };
 
 void bm_batch_free_now(struct bm_batch *b)
@@ -53,7 +54,7 @@ static void *reclaim_main(void *arg)
 		rc->head = NULL;
 		pthread_mutex_unlock(&rc->mu);
 		if (work) {
-			bm_rcu_synchronize(rc->token);
+			bm_rcu_synchronize(rc->qsbr, rc->token);
 			free_batches(work);
 		}
 		pthread_mutex_lock(&rc->mu);
@@ -64,12 +65,13 @@ static void *reclaim_main(void *arg)
 	return NULL;
 }
 
-int bm_reclaimer_new(const void *token, struct bm_reclaimer **out)
+int bm_reclaimer_new(bool qsbr, const void *token, struct bm_reclaimer **out)
 {
 	struct bm_reclaimer *rc = calloc(1, sizeof(*rc));
 	if (!rc)
 		return -ENOMEM;
 	rc->token = token;
+	rc->qsbr = qsbr;
 	pthread_mutex_init(&rc->mu, NULL);
 	pthread_cond_init(&rc->cv, NULL);
 	int err = pthread_create(&rc->thread, NULL, reclaim_main, rc);

@@ -102,7 +102,7 @@ int bm_space_free(bm_space *space)
 	if (!space)
 		return 0;
 	bm_system *sys = space->sys;
-	if (urcu_memb_read_ongoing() || bm_system_owned(sys))
+	if (bm_rcu_reading() || bm_system_owned(sys))
 		return -EDEADLK;
 	pthread_mutex_lock(&sys->lock);
 	bm_region *root = space->root;
@@ -125,7 +125,7 @@ int bm_space_free(bm_space *space)
 	}
 	pthread_mutex_unlock(&sys->lock);
 	/* The caller has stopped dispatching to this space; let stragglers finish. */
-	bm_rcu_synchronize(&sys->rcu_token);
+	bm_rcu_synchronize(sys->flavour == BM_RCU_QSBR, &sys->rcu_token);
 	bm_view_free(space->view);
 	free(space->sink);
 	bm_region_free_now(root);

@@ -56,7 +56,12 @@ bool bm_system_owned(bm_system *sys)
 
 int bm_system_new(bm_system **out)
 {
-	if (!out)
+	return bm_system_new_flavour(BM_RCU_MEMB, out);
+}
+
+int bm_system_new_flavour(enum bm_rcu_flavour flavour, bm_system **out)
+{
+	if (!out || (flavour != BM_RCU_MEMB && flavour != BM_RCU_QSBR))
 		return -EINVAL;
 	bm_system *sys = calloc(1, sizeof(*sys));
 	if (!sys)
@@ -70,7 +75,8 @@ int bm_system_new(bm_system **out)
 		free(sys);
 		return -err;
 	}
-	err = bm_reclaimer_new(&sys->rcu_token, &sys->reclaimer);
+	sys->flavour = flavour;
+	err = bm_reclaimer_new(flavour == BM_RCU_QSBR, &sys->rcu_token, &sys->reclaimer);
 	if (err) {
 		pthread_mutex_destroy(&sys->lock);
 		free(sys);
@@ -136,9 +142,9 @@ int bm_synchronize(bm_system *sys)
 {
 	if (!sys)
 		return -EINVAL;
-	if (urcu_memb_read_ongoing() || bm_system_owned(sys))
+	if (bm_rcu_reading() || bm_system_owned(sys))
 		return -EDEADLK;
-	bm_rcu_synchronize(&sys->rcu_token);
+	bm_rcu_synchronize(sys->flavour == BM_RCU_QSBR, &sys->rcu_token);
 	return 0;
 }
 

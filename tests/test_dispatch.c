@@ -219,7 +219,9 @@ static void test_callback_changes_map(void **state)
 	assert_int_equal(bm_region_add(e->root, m.target, 0x7000, 0), 0);
 	assert_int_equal(bm_write(e->vcpu, e->mem, 0xcf8, 4, 0x8000), 0);
 	assert_int_equal(m.move_result, 0);
-	assert_int_equal(m.sync_result, -EDEADLK); /* waiting here would wait for itself */
+	/* memb: waiting here would wait for itself. QSBR: the callback was reached directly and
+	 * nothing of the old map is used after it, so liburcu waits with the thread offline. */
+	assert_int_equal(m.sync_result, e->qsbr ? 0 : -EDEADLK);
 	uint64_t v;
 	assert_int_equal(bm_read(e->vcpu, e->mem, 0x8000, 1, &v), 0);
 	assert_int_equal(p.reads, 1);
@@ -227,18 +229,98 @@ static void test_callback_changes_map(void **state)
 	assert_int_equal(bm_synchronize(e->sys), 0);
 }
 
+/* Under QSBR an offline thread holds no reference, so it must not dispatch. */
+static void test_qsbr_offline_refused(void **state)
+{
+	struct env *e = *state;
+	struct probe p = {0};
+	bm_region *r = new_io(e, "dev", 0x100, &p);
+	assert_int_equal(bm_region_add(e->root, r, 0x1000, 0), 0);
+	uint64_t v = 0;
+	assert_int_equal(bm_read(e->vcpu, e->mem, 0x1000, 4, &v), 0); /* warms the hint */
+	assert_int_equal(bm_vcpu_offline(e->vcpu), 0);
+	assert_int_equal(bm_read(e->vcpu, e->mem, 0x1000, 4, &v), -EPERM);
+	assert_int_equal(bm_write(e->vcpu, e->mem, 0x1000, 4, 1), -EPERM);
+	assert_int_equal(bm_vcpu_quiescent(e->vcpu), -EPERM);
+	assert_int_equal(p.reads + p.writes, 1);
+	assert_int_equal(bm_synchronize(e->sys), 0); /* offline: nothing to wait for */
+	assert_int_equal(bm_vcpu_online(e->vcpu), 0);
+	assert_int_equal(bm_read(e->vcpu, e->mem, 0x1000, 4, &v), 0);
+	assert_int_equal(bm_vcpu_quiescent(e->vcpu), 0);
+	/* An online thread outside any access may wait: liburcu takes it offline meanwhile. */
+	assert_int_equal(bm_synchronize(e->sys), 0);
+	assert_int_equal(bm_vcpu_quiescent(NULL), -EINVAL);
+}
+
+struct quiescer {
+	bm_vcpu *vcpu;
+	int result;
+};
+
+static int quiesce_read(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size,
+                        uint64_t *value)
+{
+	struct quiescer *q = opaque;
+	(void)vcpu;
+	(void)offset;
+	(void)size;
+	*value = 0;
+	q->result = bm_vcpu_quiescent(q->vcpu);
+	return 0;
+}
+
+/* An access cut into pieces still uses the map after its first callback returns: a
+ * quiescent state reported inside it would let that map be freed under it. */
+static void test_qsbr_quiescent_inside_split(void **state)
+{
+	struct env *e = *state;
+	struct quiescer q = {.vcpu = e->vcpu, .result = 1};
+	struct bm_region_ops ops = {.read = quiesce_read};
+	struct probe p = {0};
+	bm_region *a, *b = new_io(e, "b", 0x10, &p);
+	assert_int_equal(bm_region_new_io(e->sys, "a", 0x10, &ops, &q, &a), 0);
+	assert_int_equal(bm_region_add(e->root, a, 0x2000, 0), 0);
+	assert_int_equal(bm_region_add(e->root, b, 0x2010, 0), 0);
+	uint64_t v;
+	assert_int_equal(bm_read(e->vcpu, e->mem, 0x200e, 4, &v), 0);
+	assert_int_equal(q.result, -EDEADLK);
+	assert_int_equal(bm_read(e->vcpu, e->mem, 0x2000, 4, &v), 0); /* direct: allowed */
+	assert_int_equal(q.result, 0);
+}
+
+/* On a memb system the QSBR calls have nothing to do. */
+static void test_memb_quiescent_noop(void **state)
+{
+	struct env *e = *state;
+	assert_int_equal(bm_vcpu_quiescent(e->vcpu), 0);
+	assert_int_equal(bm_vcpu_offline(e->vcpu), 0);
+	uint64_t v;
+	assert_int_equal(bm_read(e->vcpu, e->mem, 0, 1, &v), BM_ACCESS_UNASSIGNED);
+	assert_int_equal(bm_vcpu_online(e->vcpu), 0);
+	bm_system *s;
+	assert_int_equal(bm_system_new_flavour((enum bm_rcu_flavour)7, &s), -EINVAL);
+}
+
+#define BOTH(t)                                                                                    \
+	cmocka_unit_test_setup_teardown(t, env_setup, env_teardown),                               \
+	    cmocka_unit_test_setup_teardown(t, env_setup_qsbr, env_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_sizes_reach_callback, env_setup, env_teardown),
-	    cmocka_unit_test_setup_teardown(test_split_across_regions, env_setup, env_teardown),
-	    cmocka_unit_test_setup_teardown(test_unassigned, env_setup, env_teardown),
-	    cmocka_unit_test_setup_teardown(test_valid_sizes_refused, env_setup, env_teardown),
-	    cmocka_unit_test_setup_teardown(test_impl_sizes_adapted, env_setup, env_teardown),
-	    cmocka_unit_test_setup_teardown(test_hint_and_generation, env_setup, env_teardown),
-	    cmocka_unit_test_setup_teardown(test_callback_error_propagates, env_setup,
+	    BOTH(test_sizes_reach_callback),
+	    BOTH(test_split_across_regions),
+	    BOTH(test_unassigned),
+	    BOTH(test_valid_sizes_refused),
+	    BOTH(test_impl_sizes_adapted),
+	    BOTH(test_hint_and_generation),
+	    BOTH(test_callback_error_propagates),
+	    BOTH(test_callback_changes_map),
+	    cmocka_unit_test_setup_teardown(test_qsbr_offline_refused, env_setup_qsbr,
 	                                    env_teardown),
-	    cmocka_unit_test_setup_teardown(test_callback_changes_map, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_qsbr_quiescent_inside_split, env_setup_qsbr,
+	                                    env_teardown),
+	    cmocka_unit_test_setup_teardown(test_memb_quiescent_noop, env_setup, env_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,21 +89,34 @@ static inline void assert_range(const struct flat *f, size_t i, uint64_t start, 
 }
 
 struct env {
+	bool qsbr;
 	bm_system *sys;
 	bm_space *mem;
 	bm_region *root;
 	bm_vcpu *vcpu;
 };
 
-static inline int env_setup(void **state)
+static inline int env_setup_flavour(void **state, enum bm_rcu_flavour flavour)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	if (!e || bm_system_new(&e->sys) || bm_space_new(e->sys, "memory", "system", &e->mem) ||
+	if (!e || bm_system_new_flavour(flavour, &e->sys) ||
+	    bm_space_new(e->sys, "memory", "system", &e->mem) ||
 	    bm_vcpu_new(e->sys, 0, NULL, &e->vcpu))
 		return -1;
+	e->qsbr = flavour == BM_RCU_QSBR;
 	e->root = bm_space_root(e->mem);
 	*state = e;
 	return 0;
+}
+
+static inline int env_setup(void **state)
+{
+	return env_setup_flavour(state, BM_RCU_MEMB);
+}
+
+static inline int env_setup_qsbr(void **state)
+{
+	return env_setup_flavour(state, BM_RCU_QSBR);
 }
 
 static inline int env_teardown(void **state)

@@ -31,6 +31,20 @@ extern "C" {
 BM_API int bm_vcpu_new(bm_system *sys, unsigned index, void *user, bm_vcpu **out);
 /* -EPERM if called on another thread than the one that created it. */
 BM_API int bm_vcpu_free(bm_vcpu *vcpu);
+
+/*
+ * For systems created with BM_RCU_QSBR (no-ops returning 0 otherwise); they act on the
+ * calling thread, which must be the context's. A new context's thread is online.
+ * - bm_vcpu_quiescent: the thread holds no reference into any map (call it between
+ *   accesses, e.g. once per VM exit). -EDEADLK inside an access that is still using the
+ *   map (one cut into pieces); -EPERM if the thread is offline.
+ * - bm_vcpu_offline: the same, lasting until bm_vcpu_online; call it before anything that
+ *   may block for long, such as entering the guest. An access on an offline thread fails
+ *   with -EPERM and reaches nothing.
+ */
+BM_API int bm_vcpu_quiescent(bm_vcpu *vcpu);
+BM_API int bm_vcpu_offline(bm_vcpu *vcpu);
+BM_API int bm_vcpu_online(bm_vcpu *vcpu);
 BM_API unsigned bm_vcpu_index(const bm_vcpu *vcpu);
 BM_API void *bm_vcpu_user(const bm_vcpu *vcpu);
 
@@ -48,9 +62,14 @@ BM_API void bm_vcpu_stats(const bm_vcpu *vcpu, struct bm_vcpu_stats *out);
  * unassigned. Returns a combination of the BM_ACCESS_* flags, or a negative errno: -EINVAL
  * (NULL argument, bad size, or a space of another system than the context's),
  * -EOPNOTSUPP (size not valid for a region it reaches; no callback ran and a read gives all
- * ones), or the first error a callback returned (a read then gives what the callback left
- * in its value, all ones if it set none).
+ * ones), -EPERM (BM_RCU_QSBR and the thread is offline), or the first error a callback
+ * returned (a read then gives what the callback left in its value, all ones if it set
+ * none).
  * A read's value is little-endian in *value; bytes that were unassigned read as 0xff.
+ * An access that one callback serves whole (one range, a size the region takes directly,
+ * an aligned offset) returns what that callback returns and leaves in *value what it
+ * stored: callbacks return 0 or a negative errno and store values that fit in size bytes
+ * (see struct bm_region_ops). A write's value is cut to size bytes before any callback.
  */
 BM_API int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t *value);
 BM_API int bm_write(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t value);

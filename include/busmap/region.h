@@ -55,9 +55,10 @@ enum bm_region_kind {
 /*
  * Callbacks of an io region. offset is relative to the region; size is 1, 2, 4 or 8 and is
  * always one of impl_sizes; offset is aligned to size and offset + size <= region size.
- * Values are little-endian: byte n of the access is bits 8n..8n+7. A callback returns 0 or a
- * negative errno, which the dispatch passes back to its caller. A NULL read reads all ones;
- * a NULL write drops the value.
+ * Values are little-endian: byte n of the access is bits 8n..8n+7. A read stores a value
+ * that fits in size bytes (the dispatch passes it on as stored, to keep the exit path
+ * short). A callback returns 0 or a negative errno, which the dispatch passes back to its
+ * caller. A NULL read reads all ones; a NULL write drops the value.
  */
 struct bm_region_ops {
 	int (*read)(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size, uint64_t *value);

@@ -39,6 +39,25 @@ typedef struct bm_system bm_system;
 BM_API int bm_system_new(bm_system **out);
 
 /*
+ * How vCPU threads read the map without locks (liburcu flavours).
+ * - BM_RCU_MEMB, the default: each dispatch marks itself as a read-side section. vCPU
+ *   threads owe the library nothing.
+ * - BM_RCU_QSBR: a dispatch marks nothing, which makes it cheaper; in exchange each vCPU
+ *   thread reports quiescent states (bm_vcpu_quiescent, typically once per VM exit) or goes
+ *   offline while it may block (bm_vcpu_offline around KVM_RUN, a halt, a sleep). Memory
+ *   that changes retire is freed only once every online QSBR thread of the process has
+ *   reported one, and bm_synchronize waits for that too: a thread that neither reports nor
+ *   goes offline holds up both.
+ */
+enum bm_rcu_flavour {
+	BM_RCU_MEMB = 0,
+	BM_RCU_QSBR = 1,
+};
+
+/* bm_system_new with a flavour. -EINVAL for an unknown flavour. */
+BM_API int bm_system_new_flavour(enum bm_rcu_flavour flavour, bm_system **out);
+
+/*
  * Frees the system, its spaces and every region still created from it, after waiting for
  * dispatches in flight. No vCPU context may remain (-EBUSY otherwise, nothing freed).
  */
