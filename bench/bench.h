@@ -47,6 +47,7 @@ struct bench_impl {
 };
 
 extern const struct bench_impl bench_busmap;
+extern const struct bench_impl bench_busmap_qsbr;
 extern const struct bench_impl bench_baseline;
 extern const struct bench_impl bench_null;
 

@@ -48,17 +48,28 @@ static void bbm_destroy(void *p)
 	free(m);
 }
 
-static void *bbm_create(void)
+static void *bbm_create_flavour(enum bm_rcu_flavour flavour)
 {
 	struct bbm_map *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		return NULL;
-	if (bm_system_new(&m->sys) || bm_space_new(m->sys, "bench", "root", &m->space)) {
+	if (bm_system_new_flavour(flavour, &m->sys) ||
+	    bm_space_new(m->sys, "bench", "root", &m->space)) {
 		bbm_destroy(m);
 		return NULL;
 	}
 	return m;
+}
+
+static void *bbm_create(void)
+{
+	return bbm_create_flavour(BM_RCU_MEMB);
+}
+
+static void *bbm_create_qsbr(void)
+{
+	return bbm_create_flavour(BM_RCU_QSBR);
 }
 
 static int bbm_reserve(struct bbm_map *m, size_t more)
@@ -173,6 +184,60 @@ static uint64_t bbm_run(void *p, const uint64_t *addrs, uint64_t mask, uint64_t 
 	}
 	return sum;
 }
+
+/*
+ * QSBR as a VMM would use it: every access stands for one VM exit, and the vCPU thread
+ * reports a quiescent state after each; it is offline between runs, as it would be while
+ * the guest runs.
+ */
+static uint64_t bbm_run_qsbr(void *p, const uint64_t *addrs, uint64_t mask, uint64_t start,
+                             uint64_t ops)
+{
+	struct bbm_vcpu *v = p;
+	bm_vcpu *vcpu = v->vcpu;
+	bm_space *space = v->space;
+	uint64_t sum = 0, value;
+
+	bm_vcpu_online(vcpu);
+	for (uint64_t i = 0; i < ops; i++) {
+		int rc = bm_read(vcpu, space, addrs[(start + i) & mask], BENCH_ACCESS_SIZE, &value);
+		sum += value + (uint64_t)rc;
+		bm_vcpu_quiescent(vcpu);
+	}
+	bm_vcpu_offline(vcpu);
+	return sum;
+}
+
+static void *bbm_vcpu_enter_qsbr(void *p, unsigned index)
+{
+	struct bbm_vcpu *v = bbm_vcpu_enter(p, index);
+
+	if (v)
+		bm_vcpu_offline(v->vcpu);
+	return v;
+}
+
+static void bbm_vcpu_leave_qsbr(void *p)
+{
+	struct bbm_vcpu *v = p;
+
+	bm_vcpu_online(v->vcpu);
+	bbm_vcpu_leave(v);
+}
+
+const struct bench_impl bench_busmap_qsbr = {
+    .name = "busmap-qsbr",
+    .create = bbm_create_qsbr,
+    .destroy = bbm_destroy,
+    .reserve = bbm_reserve_hook,
+    .add = bbm_add,
+    .add_many = bbm_add_many,
+    .move = bbm_move,
+    .settle = bbm_settle,
+    .vcpu_enter = bbm_vcpu_enter_qsbr,
+    .vcpu_leave = bbm_vcpu_leave_qsbr,
+    .run = bbm_run_qsbr,
+};
 
 const struct bench_impl bench_busmap = {
     .name = "busmap",
