@@ -199,19 +199,6 @@ look_up(bm_vcpu *v, const struct bm_view *view, uint64_t addr)
 	return r;
 }
 
-static inline __attribute__((always_inline)) bool
-hint_holds(const bm_vcpu *v, const struct bm_view *view, uint64_t addr)
-{
-	const struct bm_range *r = v->hint.range;
-	return v->hint.generation == view->generation && addr - r->start <= r->last - r->start;
-}
-
-static inline __attribute__((always_inline)) const struct bm_range *
-find(bm_vcpu *v, const struct bm_view *view, uint64_t addr)
-{
-	return hint_holds(v, view, addr) ? v->hint.range : look_up(v, view, addr);
-}
-
 static bool access_ok(const struct bm_range *r, unsigned size)
 {
 	return !r->region || (r->region->ops.valid_sizes & size);
@@ -436,7 +423,7 @@ static __attribute__((noinline)) int read_memb(bm_vcpu *v, bm_space *s, uint64_t
 	int ret;
 	const struct bm_range *r = hint_direct(v, view, addr, size, &off);
 	if (__builtin_expect(!r, 0)) {
-		r = find(v, view, addr);
+		r = look_up(v, view, addr);
 		if (!direct(r, addr, size, &off)) {
 			ret = read_split(v, s, view, r, addr, size, value);
 			count(v, ret);
@@ -460,7 +447,7 @@ static __attribute__((noinline)) int write_memb(bm_vcpu *v, bm_space *s, uint64_
 	int ret;
 	const struct bm_range *r = hint_direct(v, view, addr, size, &off);
 	if (__builtin_expect(!r, 0)) {
-		r = find(v, view, addr);
+		r = look_up(v, view, addr);
 		if (!direct(r, addr, size, &off)) {
 			ret = write_split(v, s, view, r, addr, size, value);
 			count(v, ret);

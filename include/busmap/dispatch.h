@@ -52,7 +52,7 @@ struct bm_vcpu_stats {
 	uint64_t accesses;   /* bm_read/bm_write calls that were dispatched */
 	uint64_t unassigned; /* accesses with BM_ACCESS_UNASSIGNED */
 	uint64_t conflicts;  /* accesses with BM_ACCESS_CONFLICT */
-	uint64_t hint_hits;  /* accesses resolved by the one-entry hint */
+	uint64_t hint_hits;  /* accesses served directly through the one-entry hint */
 };
 BM_API void bm_vcpu_stats(const bm_vcpu *vcpu, struct bm_vcpu_stats *out);
 
