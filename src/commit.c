@@ -136,7 +136,6 @@ static void builder_release(struct builder *bd, bool free_ranges)
 	*bd = (struct builder){0};
 }
 
-/* Appends [s, e] of leaf (offset off at s), joining the previous range when seamless. */
 /* Sizes one callback can serve whole: none longer than the range, so that the dispatch's
  * bound check cannot wrap. */
 static uint32_t direct_sizes(const bm_region *leaf, uint32_t flags, uint64_t s, uint64_t e)
@@ -150,6 +149,7 @@ static uint32_t direct_sizes(const bm_region *leaf, uint32_t flags, uint64_t s, 
 	return sizes;
 }
 
+/* Appends [s, e] of leaf (offset off at s), joining the previous range when seamless. */
 static int builder_add(struct builder *bd, uint64_t s, uint64_t e, bm_region *leaf, uint64_t off,
                        uint32_t flags)
 {
@@ -256,120 +256,184 @@ static int diff_window(const struct bm_index *old, uint64_t a, const struct buil
 	return err;
 }
 
+/*
+ * One space's part of a publication, prepared in full before anything is published, so
+ * that running out of memory anywhere leaves every space's view and conflicts as they were.
+ */
 struct space_commit {
-	struct bm_index *idx;
-	struct bm_garbage *garbage;
-	struct bm_diff diff;
+	bm_space *space;
+	struct bm_index *idx;          /* the version being built */
+	struct bm_view *nv;            /* its header, allocated up front */
+	struct bm_batch *batch;        /* what the new version retires */
+	struct bm_garbage made;        /* nodes and ranges this commit allocated */
+	struct bm_conflict_set before; /* the conflicts as published, to notify or restore */
+	bool have_before;
+	struct bm_diff diff; /* for listeners */
 };
 
 /* [a, b] is widened, and no other window of this commit touches it. */
-static int render_one(bm_space *space, struct space_commit *sc, uint64_t a, uint64_t b)
+static int render_one(struct space_commit *sc, uint64_t a, uint64_t b)
 {
 	struct bm_pieces pc = {0};
 	struct bm_conflict_set fresh = {0};
 	struct builder bd = {0};
-	int err = bm_render_window(space, a, b, &pc, &fresh);
+	int err = bm_render_window(sc->space, a, b, &pc, &fresh);
 	if (!err)
 		err = build_ranges(&pc, &fresh, a, b, &bd);
 	if (!err)
-		err = bm_conflict_replace(&space->conflicts, a, b, &fresh);
+		err = bm_conflict_replace(&sc->space->conflicts, a, b, &fresh);
 	if (!err)
 		err = diff_window(sc->idx, a, &bd, &sc->diff);
+	/* The ranges are listed first and taken off again if the index cannot take them:
+	 * the replacement appends its own nodes after them. */
+	if (!err)
+		err = bm_garbage_reserve(&sc->made, bd.n);
 	struct bm_index *next = NULL;
-	if (!err)
-		err = bm_index_replace(sc->idx, a, b, bd.v, bd.n, &next, sc->garbage);
+	if (!err) {
+		for (size_t i = 0; i < bd.n; i++)
+			sc->made.ptrs[sc->made.n++] = bd.v[i];
+		err = bm_index_replace_tracked(sc->idx, a, b, bd.v, bd.n, &next, &sc->batch->bag,
+		                               &sc->made);
+		if (err)
+			sc->made.n -= bd.n;
+		else
+			sc->idx = next;
+	}
 	builder_release(&bd, err != 0);
-	if (!err)
-		sc->idx = next;
 	bm_pieces_release(&pc);
 	bm_conflict_set_release(&fresh);
 	return err;
 }
 
-static int render_dirty(bm_space *space, struct space_commit *sc)
+static int render_dirty(struct space_commit *sc)
 {
+	bm_space *space = sc->space;
 	struct bm_window whole = {0, UINT64_MAX};
 	struct bm_window *w = &whole;
 	size_t n = 1;
 	if (!space->dirty_all) {
 		/* Widen first, then merge: windows that share a neighbour become one, so each
 		 * range is replaced at most once and listeners never see a range come and go
-		 * within one commit. */
+		 * within one commit. Both only grow what is dirty, so they may stay if the
+		 * commit fails. */
 		w = space->dirty;
 		for (size_t i = 0; i < space->ndirty; i++)
 			widen(sc->idx, &w[i].a, &w[i].b);
-		n = merge_windows(space->dirty, space->ndirty);
+		n = space->ndirty = merge_windows(space->dirty, space->ndirty);
 	}
 	int err = 0;
 	for (size_t i = 0; !err && i < n; i++)
-		err = render_one(space, sc, w[i].a, w[i].b);
+		err = render_one(sc, w[i].a, w[i].b);
 	return err;
 }
 
-static void publish_view(bm_space *space, struct bm_view *nv, struct space_commit *sc,
-                         struct bm_batch *batch)
+static int prepare_space(struct space_commit *sc)
 {
-	struct bm_view *old = space->view;
+	bm_space *space = sc->space;
+	sc->idx = space->view->index;
+	sc->nv = malloc(sizeof(*sc->nv));
+	sc->batch = calloc(1, sizeof(*sc->batch));
+	if (!sc->nv || !sc->batch)
+		return -ENOMEM;
+	int err = bm_conflict_set_copy(&sc->before, &space->conflicts);
+	if (err)
+		return err;
+	sc->have_before = true;
+	return render_dirty(sc);
+}
+
+/* Drops a prepared (or half-prepared) commit: what it built goes, what it would have
+ * retired stays, since the published version still uses it. */
+static void abandon_space(struct space_commit *sc)
+{
+	bm_garbage_free_all(&sc->made);
+	if (sc->batch)
+		sc->batch->bag.n = 0;
+	if (sc->have_before) {
+		bm_conflict_set_release(&sc->space->conflicts);
+		sc->space->conflicts = sc->before;
+		sc->before = (struct bm_conflict_set){0};
+	}
+}
+
+static void release_space(struct space_commit *sc)
+{
+	bm_garbage_release(&sc->made);
+	free(sc->nv);
+	bm_batch_free_now(sc->batch);
+	bm_conflict_set_release(&sc->before);
+	bm_diff_release(&sc->diff);
+}
+
+/* Nothing here can fail. */
+static void publish_space(struct space_commit *sc)
+{
+	bm_space *space = sc->space;
+	space->ndirty = 0;
+	space->dirty_all = false;
+	if (sc->idx == space->view->index)
+		return; /* the windows rendered to what was there */
+	struct bm_view *old = space->view, *nv = sc->nv;
 	/* Unique within the system, so a vCPU's hint needs no space of its own. */
 	nv->generation = ++space->sys->generation;
 	nv->index = sc->idx;
 	bm_rcu_publish(&space->view, nv);
-	batch->view = old;
-	bm_reclaimer_push(space->sys->reclaimer, batch);
+	sc->batch->view = old;
+	bm_reclaimer_push(space->sys->reclaimer, sc->batch);
+	sc->nv = NULL;
+	sc->batch = NULL;
+}
+
+static void notify_space(struct space_commit *sc)
+{
+	bm_system *sys = sc->space->sys;
+	sys->notifying = true;
+	bm_listeners_notify(sc->space, &sc->diff);
+	bm_conflict_notify(sc->space, &sc->before, &sc->space->conflicts);
+	sys->notifying = false;
+}
+
+static size_t dirty_spaces(bm_system *sys)
+{
+	size_t n = 0;
+	for (struct bm_link *l = sys->spaces.next; l != &sys->spaces; l = l->next) {
+		bm_space *s = BM_CONTAINER_OF(l, bm_space, link);
+		n += s->dirty_all || s->ndirty;
+	}
+	return n;
 }
 
 /*
- * Re-renders a space's dirty windows and publishes the result. If rendering fails part
- * way (-ENOMEM), the windows done so far are still published, since each is a correct
- * picture of the tree, and every window stays dirty for the next commit.
+ * Publishes every dirty space, or none: each space's new version is built first, and only
+ * when all are built are they published. On failure (-ENOMEM) every view, conflict list
+ * and listener stays as it was, and the windows stay dirty for the next commit.
  */
-static int publish_space(bm_space *space)
-{
-	bm_system *sys = space->sys;
-	struct bm_view *nv = malloc(sizeof(*nv));
-	struct bm_batch *batch = calloc(1, sizeof(*batch));
-	struct bm_conflict_set before = {0};
-	int err = nv && batch ? 0 : -ENOMEM;
-	if (!err)
-		err = bm_conflict_set_copy(&before, &space->conflicts);
-	if (err) {
-		free(nv);
-		bm_batch_free_now(batch);
-		return err;
-	}
-	struct space_commit sc = {.idx = space->view->index, .garbage = &batch->bag};
-	err = render_dirty(space, &sc);
-	if (sc.idx != space->view->index) {
-		publish_view(space, nv, &sc, batch);
-	} else {
-		free(nv);
-		bm_batch_free_now(batch);
-	}
-	if (!err) {
-		space->ndirty = 0;
-		space->dirty_all = false;
-	}
-	sys->notifying = true;
-	bm_listeners_notify(space, &sc.diff);
-	bm_conflict_notify(space, &before, &space->conflicts);
-	sys->notifying = false;
-	bm_diff_release(&sc.diff);
-	bm_conflict_set_release(&before);
-	return err;
-}
-
 int bm_publish(bm_system *sys)
 {
-	int err = 0;
-	for (struct bm_link *l = sys->spaces.next; l != &sys->spaces; l = l->next) {
+	size_t n = dirty_spaces(sys), k = 0;
+	struct space_commit *sc = n ? calloc(n, sizeof(*sc)) : NULL;
+	int err = n && !sc ? -ENOMEM : 0;
+	for (struct bm_link *l = sys->spaces.next; !err && l != &sys->spaces; l = l->next) {
 		bm_space *s = BM_CONTAINER_OF(l, bm_space, link);
 		if (s->dirty_all || s->ndirty) {
-			int e = publish_space(s);
-			err = err ? err : e;
+			sc[k].space = s;
+			err = prepare_space(&sc[k++]);
 		}
 	}
-	/* Destroyed regions are out of every view only now. */
-	bm_reclaimer_push(sys->reclaimer, sys->doomed);
-	sys->doomed = NULL;
+	if (err) {
+		for (size_t i = k; i-- > 0;)
+			abandon_space(&sc[i]);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			publish_space(&sc[i]);
+		/* Destroyed regions are out of every view only now. */
+		bm_reclaimer_push(sys->reclaimer, sys->doomed);
+		sys->doomed = NULL;
+		for (size_t i = 0; i < n; i++)
+			notify_space(&sc[i]);
+	}
+	for (size_t i = 0; i < k; i++)
+		release_space(&sc[i]);
+	free(sc);
 	return err;
 }

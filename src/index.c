@@ -761,6 +761,13 @@ int bm_index_replace(const struct bm_index *old, uint64_t a, uint64_t b,
                      struct bm_range *const *ranges, size_t n, struct bm_index **out,
                      struct bm_garbage *garbage)
 {
+	return bm_index_replace_tracked(old, a, b, ranges, n, out, garbage, NULL);
+}
+
+int bm_index_replace_tracked(const struct bm_index *old, uint64_t a, uint64_t b,
+                             struct bm_range *const *ranges, size_t n, struct bm_index **out,
+                             struct bm_garbage *garbage, struct bm_garbage *made)
+{
 	int err = bm_check_window(old, a, b, ranges, n);
 
 	if (err)
@@ -777,10 +784,13 @@ int bm_index_replace(const struct bm_index *old, uint64_t a, uint64_t b,
 	}
 	/* The old root is always among the dead: every edit makes a new root. */
 	p = bm_update(&e, BM_ROOT, bm_tag(bm_root(old)), 0, UINT64_MAX);
-	if (!p || bm_garbage_reserve(garbage, e.dead.n + e.old_rs.n))
+	if (!p || bm_garbage_reserve(garbage, e.dead.n + e.old_rs.n) ||
+	    (made && bm_garbage_reserve(made, e.fresh.n)))
 		goto fail;
 
 	/* Nothing can fail from here on. */
+	for (size_t i = 0; made && i < e.fresh.n; i++)
+		made->ptrs[made->n++] = e.fresh.ptrs[i];
 	for (size_t i = 0; i < e.dead.n; i++)
 		garbage->ptrs[garbage->n++] = e.dead.ptrs[i];
 	for (size_t i = 0; i < e.old_rs.n; i++)

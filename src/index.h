@@ -25,7 +25,7 @@ struct bm_vcpu;
 /* One range of a flat view. Immutable once placed in an index. */
 struct bm_range {
 	uint64_t start;
-	uint64_t last; /* inclusive */
+	uint64_t last;            /* inclusive */
 	struct bm_region *region; /* terminal io or ram region; NULL: unassigned */
 	uint64_t offset;          /* of start, within region */
 	uint64_t region_last;     /* region's size - 1 when rendered: bounds widened accesses */
@@ -35,9 +35,9 @@ struct bm_range {
 	 * conflicts). Copied here so the hot path touches one cache line. */
 	uint32_t direct_sizes;
 	int (*read)(void *opaque, struct bm_vcpu *vcpu, uint64_t offset, unsigned size,
-		    uint64_t *value);
+	            uint64_t *value);
 	int (*write)(void *opaque, struct bm_vcpu *vcpu, uint64_t offset, unsigned size,
-		     uint64_t value);
+	             uint64_t value);
 	void *opaque;
 };
 
@@ -91,8 +91,17 @@ const struct bm_range *bm_index_next(const struct bm_index *idx, const struct bm
  * whole index (e.g. a range placed beyond the lowest or highest boundary of all the others).
  */
 int bm_index_replace(const struct bm_index *old, uint64_t a, uint64_t b,
-		     struct bm_range *const *ranges, size_t n, struct bm_index **out,
-		     struct bm_garbage *garbage);
+                     struct bm_range *const *ranges, size_t n, struct bm_index **out,
+                     struct bm_garbage *garbage);
+
+/*
+ * bm_index_replace that also appends to made (when not NULL) every node it allocated, so
+ * that a caller chaining several replacements can drop the whole chain: freeing what made
+ * lists, and nothing in garbage, leaves the first old version as it was.
+ */
+int bm_index_replace_tracked(const struct bm_index *old, uint64_t a, uint64_t b,
+                             struct bm_range *const *ranges, size_t n, struct bm_index **out,
+                             struct bm_garbage *garbage, struct bm_garbage *made);
 
 /* Bytes of memory used by the version (nodes and ranges), for reporting. */
 size_t bm_index_bytes(const struct bm_index *idx);

@@ -78,6 +78,12 @@ struct bm_system {
 int bm_change_begin(bm_system *sys);
 /* Closes it, publishing if outermost; passes err through when nonzero. */
 int bm_change_end(bm_system *sys, int err);
+/* bm_change_end for a change that undo(arg) can take back: called when the change was the
+ * outermost one and its publication failed. */
+int bm_change_end_undo(bm_system *sys, int err, void (*undo)(void *arg), void *arg);
+/* bm_change_end for a call that changes no region (listeners, conflict callbacks): a
+ * publication of earlier changes that fails is not its failure. */
+int bm_change_end_aside(bm_system *sys, int err);
 bool bm_system_owned(bm_system *sys);
 /* Makes room for n more pointers in sys->doomed, so that adding them cannot fail. */
 int bm_doomed_reserve(bm_system *sys, size_t n);

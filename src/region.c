@@ -145,6 +145,46 @@ static void unlink_child(bm_region *child)
 	child->parent = NULL;
 }
 
+/* Where a region sat and how it showed: what a change outside a transaction puts back
+ * when it cannot publish, so that the call fails with the tree as it found it. */
+struct placement {
+	bm_region *r;
+	bm_region *parent;
+	uint64_t offset, last, seq, alias_offset;
+	int priority;
+	bool enabled, exclusive;
+};
+
+static struct placement placement_of(bm_region *r)
+{
+	return (struct placement){r,           r->parent,  r->offset,
+	                          r->last,     r->seq,     r->alias_offset,
+	                          r->priority, r->enabled, r->exclusive};
+}
+
+static void put_back(const struct placement *p)
+{
+	bm_region *r = p->r;
+	bm_mark_region(r);
+	if (r->parent)
+		unlink_child(r);
+	r->offset = p->offset;
+	r->last = p->last;
+	r->alias_offset = p->alias_offset;
+	r->priority = p->priority;
+	r->enabled = p->enabled;
+	r->exclusive = p->exclusive;
+	if (p->parent)
+		link_child(p->parent, r);
+	r->seq = p->seq;
+	bm_mark_region(r);
+}
+
+static void undo_placement(void *arg)
+{
+	put_back(arg);
+}
+
 /* Placing child under parent makes a cycle (through subregions or aliases) exactly when
  * child already reaches parent; rendering would then never end. */
 static bool would_loop(const bm_region *parent, const bm_region *child)
@@ -171,13 +211,14 @@ int bm_region_add(bm_region *parent, bm_region *child, uint64_t offset, int prio
 		err = -ELOOP;
 	else if (!fits(offset, child->last))
 		err = -ERANGE;
+	struct placement was = placement_of(child);
 	if (!err) {
 		child->offset = offset;
 		child->priority = priority;
 		link_child(parent, child);
 		bm_mark_region(child);
 	}
-	return bm_change_end(parent->sys, err);
+	return bm_change_end_undo(parent->sys, err, undo_placement, &was);
 }
 
 int bm_region_del(bm_region *r)
@@ -187,13 +228,14 @@ int bm_region_del(bm_region *r)
 	int err = bm_change_begin(r->sys);
 	if (err)
 		return err;
+	struct placement was = placement_of(r);
 	if (!r->parent) {
 		err = -ENOENT;
 	} else {
 		bm_mark_region(r);
 		unlink_child(r);
 	}
-	return bm_change_end(r->sys, err);
+	return bm_change_end_undo(r->sys, err, undo_placement, &was);
 }
 
 /* Re-inserts r with new bounds or a new stamp; what it showed before and after is dirty. */
@@ -223,13 +265,14 @@ int bm_region_move(bm_region *r, uint64_t offset)
 	int err = bm_change_begin(r->sys);
 	if (err)
 		return err;
+	struct placement was = placement_of(r);
 	if (!r->parent)
 		err = -ENOENT;
 	else if (!fits(offset, r->last))
 		err = -ERANGE;
 	else
 		replace_in_parent(r, offset, r->last, true);
-	return bm_change_end(r->sys, err);
+	return bm_change_end_undo(r->sys, err, undo_placement, &was);
 }
 
 int bm_region_resize(bm_region *r, uint64_t size)
@@ -240,13 +283,14 @@ int bm_region_resize(bm_region *r, uint64_t size)
 	if (err)
 		return err;
 	uint64_t last = size_to_last(size);
+	struct placement was = placement_of(r);
 	if (r->space)
 		err = -EINVAL; /* a space's root always covers 2^64 */
 	else if (r->parent && !fits(r->offset, last))
 		err = -ERANGE;
 	else
 		replace_in_parent(r, r->offset, last, false);
-	return bm_change_end(r->sys, err);
+	return bm_change_end_undo(r->sys, err, undo_placement, &was);
 }
 
 /* Changes a property that only affects what r shows, not where it sits. */
@@ -257,10 +301,11 @@ static int set_prop(bm_region *r, void (*apply)(bm_region *r, intptr_t v), intpt
 	int err = bm_change_begin(r->sys);
 	if (err)
 		return err;
+	struct placement was = placement_of(r);
 	bm_mark_region(r);
 	apply(r, v);
 	bm_mark_region(r);
-	return bm_change_end(r->sys, 0);
+	return bm_change_end_undo(r->sys, 0, undo_placement, &was);
 }
 
 static void apply_enabled(bm_region *r, intptr_t v)
@@ -302,10 +347,52 @@ int bm_region_set_alias_offset(bm_region *r, uint64_t offset)
 	int err = bm_change_begin(r->sys);
 	if (err)
 		return err;
+	struct placement was = placement_of(r);
 	bm_mark_region(r);
 	r->alias_offset = offset;
 	bm_mark_region(r);
-	return bm_change_end(r->sys, 0);
+	return bm_change_end_undo(r->sys, 0, undo_placement, &was);
+}
+
+/* What destroying a region undid, to redo it if the destruction cannot publish. */
+struct unmade {
+	struct placement self;
+	struct placement *kids; /* its subregions, which it leaves parentless */
+	size_t nkids;
+	struct bm_link *next; /* its place in the system's list */
+	size_t doomed_before;
+	char *name;
+};
+
+static int unmade_prepare(bm_region *r, struct unmade *u)
+{
+	size_t n = 0;
+	for (struct bm_itree_node *c = bm_itree_first(&r->children); c; c = bm_itree_next(c))
+		n++;
+	u->kids = n ? calloc(n, sizeof(*u->kids)) : NULL;
+	if (n && !u->kids)
+		return -ENOMEM;
+	for (struct bm_itree_node *c = bm_itree_first(&r->children); c; c = bm_itree_next(c))
+		u->kids[u->nkids++] = placement_of(bm_region_of_node(c));
+	u->self = placement_of(r);
+	u->next = r->link.next;
+	u->name = r->name;
+	u->doomed_before = r->sys->doomed->bag.n;
+	return 0;
+}
+
+static void undo_destroy(void *arg)
+{
+	struct unmade *u = arg;
+	bm_region *r = u->self.r;
+	r->sys->doomed->bag.n = u->doomed_before;
+	r->name = u->name;
+	bm_list_add_tail(u->next, &r->link);
+	if (r->kind == BM_REGION_ALIAS)
+		r->target->alias_refs++;
+	for (size_t i = 0; i < u->nkids; i++)
+		put_back(&u->kids[i]);
+	put_back(&u->self);
 }
 
 static void detach_children(bm_region *r)
@@ -323,12 +410,15 @@ int bm_region_destroy(bm_region *r)
 	int err = bm_change_begin(sys);
 	if (err)
 		return err;
+	struct unmade u = {0};
 	if (r->alias_refs)
 		err = -EBUSY;
 	else if (r->space)
 		err = -EBUSY; /* freed with its space */
 	else
 		err = bm_doomed_reserve(sys, 2);
+	if (!err)
+		err = unmade_prepare(r, &u);
 	if (!err) {
 		bm_mark_region(r);
 		if (r->parent)
@@ -343,7 +433,9 @@ int bm_region_destroy(bm_region *r)
 		r->name = NULL;
 		bm_garbage_add(&sys->doomed->bag, r);
 	}
-	return bm_change_end(sys, err);
+	err = bm_change_end_undo(sys, err, undo_destroy, &u);
+	free(u.kids);
+	return err;
 }
 
 const char *bm_region_name(const bm_region *r)

@@ -103,15 +103,31 @@ int bm_change_begin(bm_system *sys)
 	return 0;
 }
 
-int bm_change_end(bm_system *sys, int err)
+int bm_change_end_undo(bm_system *sys, int err, void (*undo)(void *arg), void *arg)
 {
 	int perr = 0;
 	if (--sys->depth == 0) {
 		perr = bm_publish(sys);
+		/* The change was the whole call: take it back, so that the call fails with
+		 * everything as it found it. */
+		if (perr && !err && undo)
+			undo(arg);
 		atomic_store_explicit(&sys->owner, 0, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&sys->lock);
 	return err ? err : perr;
+}
+
+int bm_change_end(bm_system *sys, int err)
+{
+	return bm_change_end_undo(sys, err, NULL, NULL);
+}
+
+int bm_change_end_aside(bm_system *sys, int err)
+{
+	int perr = bm_change_end_undo(sys, 0, NULL, NULL);
+	(void)perr; /* not this call's failure: the windows stay dirty for the next commit */
+	return err;
 }
 
 int bm_doomed_reserve(bm_system *sys, size_t n)
