@@ -355,146 +355,131 @@ static inline bool args_ok(const bm_vcpu *v, const bm_space *s, unsigned size)
 }
 
 /*
- * The general path under QSBR: the view stays in use across callbacks, which a quiescent
- * state inside one of them must not end.
+ * The paths below are written once for both directions: wr is a constant at every call,
+ * so each direction compiles to its own straight code. A read stores into *out; a write
+ * carries value.
  */
-static __attribute__((noinline)) int read_general(bm_vcpu *v, bm_space *s,
-                                                  const struct bm_view *view,
-                                                  const struct bm_range *r, uint64_t addr,
-                                                  unsigned size, uint64_t *value)
+#define BM_INLINE static inline __attribute__((always_inline))
+
+BM_INLINE int call_direct(bm_vcpu *v, const struct bm_range *r, uint64_t off, unsigned size,
+                          bool wr, uint64_t *out, uint64_t value)
 {
-	bm_split_depth++;
-	int ret = read_split(v, s, view, r, addr, size, value);
-	bm_split_depth--;
+	counter_inc(&v->accesses);
+	if (wr)
+		return r->write(r->opaque, v, off, size, value);
+	*out = ones[size];
+	return r->read(r->opaque, v, off, size, out);
+}
+
+BM_INLINE int call_split(bm_vcpu *v, bm_space *s, const struct bm_view *view,
+                         const struct bm_range *r, uint64_t addr, unsigned size, bool wr,
+                         uint64_t *out, uint64_t value)
+{
+	int ret = wr ? write_split(v, s, view, r, addr, size, value)
+	             : read_split(v, s, view, r, addr, size, out);
 	count(v, ret);
 	return ret;
 }
 
-static __attribute__((noinline)) int write_general(bm_vcpu *v, bm_space *s,
-                                                   const struct bm_view *view,
-                                                   const struct bm_range *r, uint64_t addr,
-                                                   unsigned size, uint64_t value)
+/* QSBR, the general path: the view stays in use across callbacks, which a quiescent state
+ * inside one of them must not end. */
+BM_INLINE int qsbr_general(bm_vcpu *v, bm_space *s, const struct bm_view *view,
+                           const struct bm_range *r, uint64_t addr, unsigned size, bool wr,
+                           uint64_t *out, uint64_t value)
 {
 	bm_split_depth++;
-	int ret = write_split(v, s, view, r, addr, size, value);
+	int ret = call_split(v, s, view, r, addr, size, wr, out, value);
 	bm_split_depth--;
-	count(v, ret);
 	return ret;
 }
 
-/*
- * QSBR: the thread is inside a read-side section for as long as it is online, so the
- * direct case is a tail call into the region, with nothing left to do after it.
- */
-static __attribute__((noinline)) int read_qsbr_miss(bm_vcpu *v, bm_space *s,
-                                                    const struct bm_view *view, uint64_t addr,
-                                                    unsigned size, uint64_t *value)
+/* QSBR: the thread is inside a read-side section for as long as it is online, so the
+ * direct case is a tail call into the region, with nothing left to do after it. */
+BM_INLINE int qsbr_miss(bm_vcpu *v, bm_space *s, const struct bm_view *view, uint64_t addr,
+                        unsigned size, bool wr, uint64_t *out, uint64_t value)
 {
 	const struct bm_range *r = look_up(v, view, addr);
 	uint64_t off;
-	if (direct(r, addr, size, &off)) {
-		counter_inc(&v->accesses);
-		*value = ones[size];
-		return r->read(r->opaque, v, off, size, value);
+	if (direct(r, addr, size, &off))
+		return call_direct(v, r, off, size, wr, out, value);
+	return qsbr_general(v, s, view, r, addr, size, wr, out, value);
+}
+
+/* memb: the section is marked around the access. */
+BM_INLINE int memb(bm_vcpu *v, bm_space *s, uint64_t addr, unsigned size, bool wr, uint64_t *out,
+                   uint64_t value)
+{
+	bm_rcu_read_lock();
+	const struct bm_view *view = bm_rcu_deref(&s->view);
+	uint64_t off;
+	int ret;
+	const struct bm_range *r = hint_direct(v, view, addr, size, &off);
+	if (__builtin_expect(!r, 0)) {
+		r = look_up(v, view, addr);
+		if (!direct(r, addr, size, &off)) {
+			ret = call_split(v, s, view, r, addr, size, wr, out, value);
+			goto out;
+		}
 	}
-	return read_general(v, s, view, r, addr, size, value);
+	ret = call_direct(v, r, off, size, wr, out, value);
+out:
+	bm_rcu_read_unlock(&s->sys->rcu_token);
+	return ret;
+}
+
+/* Out of line, so that the QSBR hit path keeps a frame of its own. */
+static __attribute__((noinline)) int read_memb(bm_vcpu *v, bm_space *s, uint64_t addr,
+                                               unsigned size, uint64_t *out)
+{
+	return memb(v, s, addr, size, false, out, 0);
+}
+
+static __attribute__((noinline)) int write_memb(bm_vcpu *v, bm_space *s, uint64_t addr,
+                                                unsigned size, uint64_t value)
+{
+	return memb(v, s, addr, size, true, NULL, value);
+}
+
+static __attribute__((noinline)) int read_qsbr_miss(bm_vcpu *v, bm_space *s,
+                                                    const struct bm_view *view, uint64_t addr,
+                                                    unsigned size, uint64_t *out)
+{
+	return qsbr_miss(v, s, view, addr, size, false, out, 0);
 }
 
 static __attribute__((noinline)) int write_qsbr_miss(bm_vcpu *v, bm_space *s,
                                                      const struct bm_view *view, uint64_t addr,
                                                      unsigned size, uint64_t value)
 {
-	const struct bm_range *r = look_up(v, view, addr);
-	uint64_t off;
-	if (direct(r, addr, size, &off)) {
-		counter_inc(&v->accesses);
-		return r->write(r->opaque, v, off, size, value);
-	}
-	return write_general(v, s, view, r, addr, size, value);
+	return qsbr_miss(v, s, view, addr, size, true, NULL, value);
 }
 
-/* memb: the section is marked around the access. */
-static __attribute__((noinline)) int read_memb(bm_vcpu *v, bm_space *s, uint64_t addr,
-                                               unsigned size, uint64_t *value)
+BM_INLINE int dispatch(bm_vcpu *v, bm_space *s, uint64_t addr, unsigned size, bool wr,
+                       uint64_t *out, uint64_t value)
 {
-	bm_rcu_read_lock();
+	if (!v->qsbr)
+		return wr ? write_memb(v, s, addr, size, value) : read_memb(v, s, addr, size, out);
+	if (__builtin_expect(!urcu_qsbr_read_ongoing(), 0))
+		return -EPERM; /* offline: a grace period would not wait for this access */
 	const struct bm_view *view = bm_rcu_deref(&s->view);
 	uint64_t off;
-	int ret;
 	const struct bm_range *r = hint_direct(v, view, addr, size, &off);
-	if (__builtin_expect(!r, 0)) {
-		r = look_up(v, view, addr);
-		if (!direct(r, addr, size, &off)) {
-			ret = read_split(v, s, view, r, addr, size, value);
-			count(v, ret);
-			goto out;
-		}
-	}
-	counter_inc(&v->accesses);
-	*value = ones[size];
-	ret = r->read(r->opaque, v, off, size, value);
-out:
-	bm_rcu_read_unlock(&s->sys->rcu_token);
-	return ret;
-}
-
-static __attribute__((noinline)) int write_memb(bm_vcpu *v, bm_space *s, uint64_t addr,
-                                                unsigned size, uint64_t value)
-{
-	bm_rcu_read_lock();
-	const struct bm_view *view = bm_rcu_deref(&s->view);
-	uint64_t off;
-	int ret;
-	const struct bm_range *r = hint_direct(v, view, addr, size, &off);
-	if (__builtin_expect(!r, 0)) {
-		r = look_up(v, view, addr);
-		if (!direct(r, addr, size, &off)) {
-			ret = write_split(v, s, view, r, addr, size, value);
-			count(v, ret);
-			goto out;
-		}
-	}
-	counter_inc(&v->accesses);
-	ret = r->write(r->opaque, v, off, size, value);
-out:
-	bm_rcu_read_unlock(&s->sys->rcu_token);
-	return ret;
+	if (__builtin_expect(r != NULL, 1))
+		return call_direct(v, r, off, size, wr, out, value);
+	return wr ? write_qsbr_miss(v, s, view, addr, size, value)
+	          : read_qsbr_miss(v, s, view, addr, size, out);
 }
 
 int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t *value)
 {
 	if (__builtin_expect(!args_ok(vcpu, space, size) || !value, 0))
 		return -EINVAL;
-	if (!vcpu->qsbr)
-		return read_memb(vcpu, space, addr, size, value);
-	if (__builtin_expect(!urcu_qsbr_read_ongoing(), 0))
-		return -EPERM; /* offline: a grace period would not wait for this access */
-	const struct bm_view *view = bm_rcu_deref(&space->view);
-	uint64_t off;
-	const struct bm_range *r = hint_direct(vcpu, view, addr, size, &off);
-	if (__builtin_expect(r != NULL, 1)) {
-		counter_inc(&vcpu->accesses);
-		*value = ones[size];
-		return r->read(r->opaque, vcpu, off, size, value);
-	}
-	return read_qsbr_miss(vcpu, space, view, addr, size, value);
+	return dispatch(vcpu, space, addr, size, false, value, 0);
 }
 
 int bm_write(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t value)
 {
 	if (__builtin_expect(!args_ok(vcpu, space, size), 0))
 		return -EINVAL;
-	value &= ones[size];
-	if (!vcpu->qsbr)
-		return write_memb(vcpu, space, addr, size, value);
-	if (__builtin_expect(!urcu_qsbr_read_ongoing(), 0))
-		return -EPERM; /* offline: a grace period would not wait for this access */
-	const struct bm_view *view = bm_rcu_deref(&space->view);
-	uint64_t off;
-	const struct bm_range *r = hint_direct(vcpu, view, addr, size, &off);
-	if (__builtin_expect(r != NULL, 1)) {
-		counter_inc(&vcpu->accesses);
-		return r->write(r->opaque, vcpu, off, size, value);
-	}
-	return write_qsbr_miss(vcpu, space, view, addr, size, value);
+	return dispatch(vcpu, space, addr, size, true, NULL, value & ones[size]);
 }
