@@ -13,6 +13,7 @@
 #define BUSMAP_BUSMAP_H
 
 #include <busmap/dispatch.h>
+#include <busmap/pci.h>
 #include <busmap/region.h>
 #include <busmap/space.h>
 #include <busmap/system.h>

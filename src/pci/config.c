@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A function's register file: the bytes, a per-byte mask of guest-writable bits and one of
+ * write-1-to-clear bits. Every guest write goes through the masks byte by byte, so an access
+ * of any size at any offset behaves like the aligned dword accesses it is made of; bytes
+ * past the configuration space read as 0xff and are never written.
+ *
+ * The guest read/write entry points here are also where a write fans out to what depends
+ * on it (BARs, bridge windows, MSI, INTx, the device's hook), always in the same order.
+ */
+#include "pci_internal.h"
+
+int pci_lock(bm_pci_host *h)
+{
+	return bm_begin(h->sys);
+}
+
+int pci_unlock(bm_pci_host *h)
+{
+	return bm_commit(h->sys);
+}
+
+uint32_t pci_cfg_get(const bm_pci_func *f, unsigned reg, unsigned size)
+{
+	uint32_t v = 0;
+	for (unsigned i = 0; i < size && i < 4; i++) {
+		uint64_t at = (uint64_t)reg + i;
+		uint32_t b = at < f->cfg_size ? f->cfg[at] : 0xff;
+		v |= b << (8 * i);
+	}
+	return v;
+}
+
+static void set_bytes(uint8_t *arr, unsigned limit, unsigned reg, unsigned size, uint32_t v)
+{
+	for (unsigned i = 0; i < size && i < 4; i++) {
+		uint64_t at = (uint64_t)reg + i;
+		if (at < limit)
+			arr[at] = (uint8_t)(v >> (8 * i));
+	}
+}
+
+void pci_cfg_set(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value)
+{
+	set_bytes(f->cfg, f->cfg_size, reg, size, value);
+}
+
+void pci_cfg_set_wmask(bm_pci_func *f, unsigned reg, unsigned size, uint32_t mask)
+{
+	set_bytes(f->wmask, f->cfg_size, reg, size, mask);
+}
+
+void pci_cfg_set_w1c(bm_pci_func *f, unsigned reg, unsigned size, uint32_t mask)
+{
+	set_bytes(f->w1cmask, f->cfg_size, reg, size, mask);
+}
+
+void pci_cfg_guest_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value)
+{
+	for (unsigned i = 0; i < size && i < 4; i++) {
+		uint64_t at = (uint64_t)reg + i;
+		if (at >= f->cfg_size)
+			break;
+		uint8_t b = (uint8_t)(value >> (8 * i));
+		uint8_t wm = f->wmask[at], w1c = f->w1cmask[at];
+		f->cfg[at] = (uint8_t)(((f->cfg[at] & ~wm) | (b & wm)) & ~(b & w1c));
+	}
+}
+
+static uint32_t size_mask(unsigned size)
+{
+	return size >= 4 ? UINT32_MAX : (1u << (8 * size)) - 1;
+}
+
+uint32_t pci_func_read(bm_pci_func *f, unsigned reg, unsigned size)
+{
+	uint32_t v = pci_cfg_get(f, reg, size);
+	if (reg < f->cfg_size && f->ops && f->ops->cfg_read) {
+		f->ops->cfg_read(f->opaque, f, reg, size, &v);
+		v &= size_mask(size);
+	}
+	return v;
+}
+
+static bool touches_command(unsigned reg, unsigned size)
+{
+	return pci_touches(reg, size, PCI_COMMAND, 2);
+}
+
+void pci_func_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value)
+{
+	if (reg >= f->cfg_size)
+		return;
+	pci_cfg_guest_write(f, reg, size, value);
+	if (touches_command(reg, size) || pci_bar_write_touches(f, reg, size))
+		pci_bars_update(f);
+	if (f->bridge)
+		pci_bridge_after_write(f, reg, size);
+	if (touches_command(reg, size))
+		pci_intx_update(f);
+	pci_msi_after_write(f, reg, size);
+	pci_msix_after_write(f, reg, size);
+	if (f->ops && f->ops->cfg_write)
+		f->ops->cfg_write(f->opaque, f, reg, size, value & size_mask(size));
+}
+
+static bool valid_size(unsigned size)
+{
+	return size == 1 || size == 2 || size == 4;
+}
+
+int bm_pci_func_cfg_read(bm_pci_func *f, unsigned reg, unsigned size, uint32_t *value)
+{
+	if (!f || !value || !valid_size(size))
+		return -EINVAL;
+	int err = pci_lock(f->host);
+	if (err)
+		return err;
+	*value = pci_func_read(f, reg, size);
+	return pci_unlock(f->host);
+}
+
+int bm_pci_func_cfg_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value)
+{
+	if (!f || !valid_size(size))
+		return -EINVAL;
+	int err = pci_lock(f->host);
+	if (err)
+		return err;
+	pci_func_write(f, reg, size, value);
+	return pci_unlock(f->host);
+}
+
+/* Device-side access: the device model may be inside a hook (lock already held, nesting is
+ * fine) or on its own thread. A failed lock (a listener context) still does the access,
+ * which only touches this function's bytes. */
+uint32_t bm_pci_func_cfg_get(bm_pci_func *f, unsigned reg, unsigned size)
+{
+	if (!f)
+		return UINT32_MAX;
+	int locked = pci_lock(f->host) == 0;
+	uint32_t v = pci_cfg_get(f, reg, size > 4 ? 4 : size);
+	if (locked)
+		pci_unlock(f->host);
+	return v;
+}
+
+void bm_pci_func_cfg_set(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value)
+{
+	if (!f)
+		return;
+	int locked = pci_lock(f->host) == 0;
+	pci_cfg_set(f, reg, size, value);
+	if (locked)
+		pci_unlock(f->host);
+}
+
+void bm_pci_func_cfg_set_masks(bm_pci_func *f, unsigned reg, unsigned size, uint32_t wmask,
+                               uint32_t w1cmask)
+{
+	if (!f)
+		return;
+	int locked = pci_lock(f->host) == 0;
+	pci_cfg_set_wmask(f, reg, size, wmask);
+	pci_cfg_set_w1c(f, reg, size, w1cmask);
+	if (locked)
+		pci_unlock(f->host);
+}

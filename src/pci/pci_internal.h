@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The PCI layer's objects and the calls its files make to each other. Everything here runs
+ * with the system's writer lock held (taken by the public entry points through bm_begin),
+ * which is what serialises a function's registers between vCPU and device threads.
+ */
+#ifndef BUSMAP_PCI_INTERNAL_H
+#define BUSMAP_PCI_INTERNAL_H
+
+#include <busmap/pci.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Standard register offsets and bits (PCI Local Bus and PCI-to-PCI Bridge specifications). */
+#define PCI_VENDOR_ID        0x00
+#define PCI_DEVICE_ID        0x02
+#define PCI_COMMAND          0x04
+#define PCI_STATUS           0x06
+#define PCI_REVISION         0x08
+#define PCI_CLASS_PROG       0x09
+#define PCI_CACHE_LINE       0x0c
+#define PCI_HEADER_TYPE      0x0e
+#define PCI_BAR0             0x10
+#define PCI_SUBSYS_VENDOR    0x2c
+#define PCI_SUBSYS_ID        0x2e
+#define PCI_ROM0             0x30
+#define PCI_CAP_PTR          0x34
+#define PCI_ROM1             0x38
+#define PCI_INT_LINE         0x3c
+#define PCI_INT_PIN          0x3d
+#define PCI_PRIMARY_BUS      0x18
+#define PCI_SECONDARY_BUS    0x19
+#define PCI_SUBORDINATE_BUS  0x1a
+#define PCI_SEC_LATENCY      0x1b
+#define PCI_IO_BASE          0x1c
+#define PCI_IO_LIMIT         0x1d
+#define PCI_SEC_STATUS       0x1e
+#define PCI_MEM_BASE         0x20
+#define PCI_MEM_LIMIT        0x22
+#define PCI_PREF_BASE        0x24
+#define PCI_PREF_LIMIT       0x26
+#define PCI_PREF_BASE_UPPER  0x28
+#define PCI_PREF_LIMIT_UPPER 0x2c
+#define PCI_IO_BASE_UPPER    0x30
+#define PCI_IO_LIMIT_UPPER   0x32
+#define PCI_BRIDGE_CONTROL   0x3e
+#define PCI_HEADER_END       0x40
+#define PCI_EXT_CAP_START    0x100
+
+#define PCI_CMD_IO           0x0001
+#define PCI_CMD_MEM          0x0002
+#define PCI_CMD_MASTER       0x0004
+#define PCI_CMD_PARITY       0x0040
+#define PCI_CMD_SERR         0x0100
+#define PCI_CMD_INTX_DISABLE 0x0400
+#define PCI_STATUS_INTX      0x0008
+#define PCI_STATUS_CAP_LIST  0x0010
+#define PCI_STATUS_ERR_BITS  0xf900 /* parity, target/master aborts, SERR, detected parity */
+#define PCI_HEADER_MULTI     0x80
+#define PCI_BAR_IO_FLAG      0x1
+#define PCI_BAR_MEM64_FLAG   0x4
+#define PCI_BAR_PREF_FLAG    0x8
+#define PCI_ROM_ENABLE       0x1
+#define PCI_ROM_ADDR_MASK    0xfffff800u
+#define PCI_BRIDGE_CTL_WMASK 0x0bff
+#define PCI_BRIDGE_CTL_W1C   0x0400 /* discard timer status */
+
+#define PCI_CAP_ID_MSI  0x05
+#define PCI_CAP_ID_PCIE 0x10
+#define PCI_CAP_ID_MSIX 0x11
+
+#define PCI_NUM_SLOTS   (BM_PCI_NUM_BARS + 1) /* six BARs and the ROM */
+#define PCI_DEVFN(d, f) (((d) << 3) | (f))
+#define PCI_MAX_DEVFN   256
+
+struct pci_bar {
+	enum bm_pci_bar_type type; /* for the ROM: BM_PCI_BAR_MEM32 when present */
+	bool prefetchable;
+	uint64_t size;
+	bm_region *container; /* "BB:DD.F/barN", what is mapped into the bus */
+	bm_region *contents;  /* at 0 of the container, priority 0 */
+	bool own_contents;
+	bool mapped; /* decoded now (QEMU's r->addr != PCI_BAR_UNMAPPED) */
+	uint64_t mapped_addr;
+};
+
+struct pci_msi {
+	unsigned off; /* 0: absent */
+	unsigned nvec;
+	bool addr64, maskable;
+};
+
+struct pci_msix {
+	unsigned off; /* 0: absent */
+	unsigned nvec;
+	unsigned table_bar, pba_bar;
+	uint32_t table_off, pba_off;
+	uint32_t *table; /* four dwords per entry */
+	uint64_t *pba;   /* pending bits */
+	bm_region *table_region, *pba_region;
+};
+
+/* A bridge's three forwarding windows, as aliases of its secondary containers. */
+struct pci_bridge {
+	bm_pci_bus *secondary;
+	bm_region *alias[3]; /* indexed by enum bm_pci_window_kind */
+};
+
+struct bm_pci_func {
+	bm_pci_host *host;
+	bm_pci_bus *bus;
+	uint8_t dev, fn;
+	char name[8]; /* "BB:DD.F" */
+	unsigned cfg_size;
+	uint8_t *cfg, *wmask, *w1cmask;
+	struct pci_bar bars[PCI_NUM_SLOTS];
+	unsigned cap_last, cap_free; /* legacy list: last capability, next free byte */
+	unsigned ext_last, ext_free; /* extended list */
+	struct pci_msi msi;
+	struct pci_msix msix;
+	bool type1;                /* bridge header: BAR and ROM registers sit elsewhere */
+	bool multifunction;        /* header type bit 7 whatever the slot holds */
+	struct pci_bridge *bridge; /* NULL for an endpoint */
+	bool intx_level;           /* the device's line */
+	bool intx_out;             /* what the host currently sees */
+	const struct bm_pci_func_ops *ops;
+	void *opaque;
+};
+
+struct bm_pci_bus {
+	bm_pci_host *host;
+	bm_pci_func *bridge; /* NULL for the root bus */
+	bm_region *mem, *io; /* where this bus's BARs are mapped */
+	bm_pci_func *funcs[PCI_MAX_DEVFN];
+};
+
+struct bm_pci_host {
+	bm_system *sys;
+	struct bm_pci_host_config cfg;
+	uint64_t io_limit;
+	bm_pci_bus root;
+	bm_region *io_window; /* alias of root.io in mem, arm64-style hosts */
+	bm_region *conf;      /* CF8/CFC */
+	bm_region *ecam;
+	uint32_t conf_addr; /* the CF8 latch */
+	bm_pci_func *host_bridge;
+	bm_pci_map_fn observer;
+	void *observer_arg;
+};
+
+/* Locking: every public entry takes the writer lock through a transaction. */
+int pci_lock(bm_pci_host *h);
+int pci_unlock(bm_pci_host *h);
+
+/* config.c: the register file. */
+static inline bool pci_touches(unsigned reg, unsigned size, unsigned start, unsigned len)
+{
+	return (uint64_t)reg < (uint64_t)start + len && (uint64_t)start < (uint64_t)reg + size;
+}
+uint32_t pci_cfg_get(const bm_pci_func *f, unsigned reg, unsigned size);
+void pci_cfg_set(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value);
+void pci_cfg_set_wmask(bm_pci_func *f, unsigned reg, unsigned size, uint32_t mask);
+void pci_cfg_set_w1c(bm_pci_func *f, unsigned reg, unsigned size, uint32_t mask);
+/* Applies a guest write through the masks. */
+void pci_cfg_guest_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value);
+/* A guest configuration read or write of an existing function, under the lock. */
+uint32_t pci_func_read(bm_pci_func *f, unsigned reg, unsigned size);
+void pci_func_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value);
+
+/* bar.c */
+int pci_bars_check(const struct bm_pci_func_desc *d);
+int pci_bars_init(bm_pci_func *f, const struct bm_pci_func_desc *d);
+void pci_bars_update(bm_pci_func *f);
+void pci_bars_unmap_all(bm_pci_func *f);
+void pci_bars_destroy(bm_pci_func *f);
+bool pci_bar_write_touches(const bm_pci_func *f, unsigned reg, unsigned size);
+unsigned pci_bar_reg(const bm_pci_func *f, unsigned index);
+
+/* func.c */
+unsigned pci_func_bus_number(const bm_pci_func *f);
+void pci_slot_update_multi(bm_pci_bus *bus, unsigned dev);
+void pci_func_destroy(bm_pci_func *f);
+int pci_func_unplug(bm_pci_func *f);
+/* Teardown of a whole bus: detach (under the lock), then release after readers left. */
+void pci_bus_detach_funcs(bm_pci_bus *bus);
+void pci_bus_release_funcs(bm_pci_bus *bus);
+
+/* host.c */
+bm_pci_func *pci_route(bm_pci_host *h, unsigned bus, unsigned dev, unsigned fn);
+void pci_emit(bm_pci_func *f, unsigned bar, uint64_t addr, bool mapped);
+
+/* bridge.c */
+int pci_bridge_init(bm_pci_func *f, const struct bm_pci_func_desc *d);
+void pci_bridge_after_write(bm_pci_func *f, unsigned reg, unsigned size);
+void pci_bridge_destroy(bm_pci_func *f);
+int pci_bus_init(bm_pci_bus *bus, bm_pci_host *h, bm_pci_func *bridge, const char *mem_name,
+                 const char *io_name);
+void pci_bus_destroy(bm_pci_bus *bus);
+
+/* cap.c */
+int pci_cap_add(bm_pci_func *f, const struct bm_pci_cap_desc *cap, unsigned *offset);
+
+/* msi.c, msix.c */
+void pci_msi_after_write(bm_pci_func *f, unsigned reg, unsigned size);
+bool pci_msi_enabled(const bm_pci_func *f);
+int pci_msi_notify(bm_pci_func *f, unsigned vector);
+void pci_msix_after_write(bm_pci_func *f, unsigned reg, unsigned size);
+bool pci_msix_enabled(const bm_pci_func *f);
+int pci_msix_notify(bm_pci_func *f, unsigned vector);
+void pci_msix_destroy(bm_pci_func *f);
+void pci_msi_deliver(bm_pci_func *f, uint64_t addr, uint32_t data);
+
+/* intx.c */
+void pci_intx_update(bm_pci_func *f);
+
+#endif
