@@ -1,0 +1,864 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include "qemu_replay.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEADER_BYTES 0x40
+#define NUM_SLOTS    9 /* BAR registers 0x10..0x24, then 0x30 and 0x38 */
+#define NO_DEVICE    (-1)
+
+static int fail(struct qemu_replay_error *err, unsigned line, int code, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		err->line = line;
+		err->code = code;
+		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+/* ---- per-device inference state ---- */
+
+struct device {
+	struct qemu_replay_device pub;
+	bm_pci_func *func;
+	uint8_t init[HEADER_BYTES]; /* header bytes as first read, before any write */
+	uint64_t init_known, written;
+	bool probing[NUM_SLOTS]; /* the last write to the slot was a sizing probe */
+	bool have_mask[NUM_SLOTS];
+	uint32_t mask[NUM_SLOTS];
+	unsigned mask_line[NUM_SLOTS];
+	bool secondary_known;
+	/* Current map, per BAR: busmap's (from the observer) and QEMU's (from the trace). */
+	bool q_mapped[BM_PCI_ROM + 1];
+	uint64_t bm_order[BM_PCI_ROM + 1], q_order[BM_PCI_ROM + 1];
+	uint64_t q_addr[BM_PCI_ROM + 1], q_size[BM_PCI_ROM + 1];
+};
+
+struct event_list {
+	struct qemu_replay_map_event *ev;
+	size_t n, cap;
+};
+
+struct qemu_replay {
+	const struct qemu_trace *trace;
+	struct qemu_replay_options opt;
+	struct device *devs;
+	struct qemu_replay_device *pub; /* copy handed out by qemu_replay_devices */
+	size_t ndevs, capacity;
+	int32_t *by_bdf; /* 65536 entries: device index or NO_DEVICE */
+	bm_system *sys;
+	bm_space *mem, *io;
+	bm_pci_host *host;
+	size_t pos; /* next trace event to replay */
+	unsigned current_line;
+	struct event_list got;  /* busmap's events for the write being replayed */
+	struct event_list want; /* QEMU's */
+	bool observer_oom;
+	uint64_t bm_seq, q_seq;
+	struct qemu_replay_result result;
+};
+
+static struct device *device_at(struct qemu_replay *r, uint16_t bdf)
+{
+	int32_t i = r->by_bdf[bdf];
+	return i == NO_DEVICE ? NULL : &r->devs[i];
+}
+
+static struct device *device_get(struct qemu_replay *r, const struct qemu_trace_event *e)
+{
+	struct device *d = device_at(r, e->bdf);
+	if (d)
+		return d;
+	if (r->ndevs == r->capacity) {
+		size_t cap = r->capacity ? r->capacity * 2 : 16;
+		struct device *devs = realloc(r->devs, cap * sizeof(*devs));
+		if (!devs)
+			return NULL;
+		r->devs = devs;
+		r->capacity = cap;
+	}
+	d = &r->devs[r->ndevs];
+	memset(d, 0, sizeof(*d));
+	d->pub.bdf = e->bdf;
+	d->pub.name = e->text;
+	d->pub.first_line = e->line;
+	r->by_bdf[e->bdf] = (int32_t)r->ndevs++;
+	return d;
+}
+
+/* Slot of the BAR register at reg, or -1. */
+static int slot_of(unsigned reg)
+{
+	if (reg >= 0x10 && reg <= 0x24 && reg % 4 == 0)
+		return (int)(reg - 0x10) / 4;
+	if (reg == 0x30)
+		return 6;
+	if (reg == 0x38)
+		return 7;
+	return -1;
+}
+
+static bool is_probe(int slot, uint32_t value)
+{
+	/* ROMs are probed with the enable bit clear or set; bits 31..11 are the address. */
+	if (slot >= 6)
+		return (value & 0xfffff800u) == 0xfffff800u;
+	return value == 0xffffffffu;
+}
+
+static void note_read(struct device *d, const struct qemu_trace_event *e)
+{
+	for (unsigned i = 0; i < e->width; i++) {
+		unsigned b = e->reg + i;
+		if (b >= HEADER_BYTES || (d->written >> b & 1) || (d->init_known >> b & 1))
+			continue;
+		d->init[b] = (uint8_t)(e->value >> (8 * i));
+		d->init_known |= (uint64_t)1 << b;
+	}
+	int s = slot_of(e->reg);
+	if (s >= 0 && e->width == 4 && d->probing[s] && !d->have_mask[s]) {
+		d->have_mask[s] = true;
+		d->mask[s] = (uint32_t)e->value;
+		d->mask_line[s] = e->line;
+	}
+}
+
+static void note_write(struct device *d, const struct qemu_trace_event *e)
+{
+	for (unsigned i = 0; i < e->width; i++) {
+		unsigned b = e->reg + i;
+		if (b < HEADER_BYTES)
+			d->written |= (uint64_t)1 << b;
+		if (b == 0x19 && !d->secondary_known) {
+			d->pub.secondary_bus = (uint8_t)(e->value >> (8 * i));
+			d->secondary_known = true;
+		}
+		int s = slot_of(b & ~3u);
+		if (s >= 0)
+			d->probing[s] = false;
+	}
+	int s = slot_of(e->reg);
+	if (s >= 0 && e->width == 4)
+		d->probing[s] = is_probe(s, (uint32_t)e->value);
+	if (e->reg >= 0x100)
+		d->pub.extended = true;
+}
+
+static int scan_trace(struct qemu_replay *r, struct qemu_replay_error *err)
+{
+	const struct qemu_trace *t = r->trace;
+	for (size_t i = 0; i < t->count; i++) {
+		const struct qemu_trace_event *e = &t->events[i];
+		if (e->kind != QEMU_TRACE_CFG_READ && e->kind != QEMU_TRACE_CFG_WRITE &&
+		    e->kind != QEMU_TRACE_MAP_ADD && e->kind != QEMU_TRACE_MAP_DEL)
+			continue;
+		struct device *d = device_get(r, e);
+		if (!d)
+			return fail(err, e->line, -ENOMEM, "out of memory");
+		if (e->kind == QEMU_TRACE_CFG_READ) {
+			note_read(d, e);
+			if (e->reg >= 0x100)
+				d->pub.extended = true;
+		} else if (e->kind == QEMU_TRACE_CFG_WRITE) {
+			note_write(d, e);
+		}
+	}
+	return 0;
+}
+
+/* ---- layouts ---- */
+
+static uint32_t init_value(const struct device *d, unsigned reg, unsigned width, uint32_t dflt)
+{
+	uint32_t v = 0;
+	for (unsigned i = 0; i < width; i++) {
+		if (!(d->init_known >> (reg + i) & 1))
+			return dflt;
+		v |= (uint32_t)d->init[reg + i] << (8 * i);
+	}
+	return v;
+}
+
+static uint64_t lowest_bit(uint64_t v)
+{
+	return v & (~v + 1);
+}
+
+static int bar_layout(struct device *d, int slot, unsigned index, struct qemu_replay_error *err)
+{
+	struct qemu_replay_bar_layout *b = &d->pub.bars[index];
+	uint32_t m = d->mask[slot];
+	b->line = d->mask_line[slot];
+	if (!d->have_mask[slot] || m == 0)
+		return 0;
+	if (m & 1) {
+		b->type = BM_PCI_BAR_IO;
+		b->size = lowest_bit(m & ~3u);
+		return 0;
+	}
+	unsigned type = (m >> 1) & 3;
+	b->prefetchable = m & 8;
+	if (type == 3)
+		return fail(err, b->line, -EBADMSG, "BAR %u of %02x:%02x.%x has reserved type 3",
+		            index, QEMU_TRACE_BUS(d->pub.bdf), QEMU_TRACE_DEV(d->pub.bdf),
+		            QEMU_TRACE_FN(d->pub.bdf));
+	uint64_t addr_bits = m & ~0xfu;
+	b->type = BM_PCI_BAR_MEM32;
+	if (type == 2) {
+		/* Without a probe of the upper half, it is taken as all ones: below 4 GiB. */
+		uint64_t hi = d->have_mask[slot + 1] ? d->mask[slot + 1] : 0xffffffffu;
+		addr_bits |= hi << 32;
+		b->type = BM_PCI_BAR_MEM64;
+	}
+	b->size = lowest_bit(addr_bits);
+	if (!b->size)
+		return fail(err, b->line, -EBADMSG, "BAR %u of %02x:%02x.%x reads back no size",
+		            index, QEMU_TRACE_BUS(d->pub.bdf), QEMU_TRACE_DEV(d->pub.bdf),
+		            QEMU_TRACE_FN(d->pub.bdf));
+	return 0;
+}
+
+static void rom_layout(struct device *d, int slot)
+{
+	struct qemu_replay_bar_layout *b = &d->pub.bars[BM_PCI_ROM];
+	if (!d->have_mask[slot])
+		return;
+	b->line = d->mask_line[slot];
+	b->size = lowest_bit(d->mask[slot] & 0xfffff800u);
+	b->type = b->size ? BM_PCI_BAR_MEM32 : BM_PCI_BAR_NONE;
+}
+
+static int device_layout(struct device *d, struct qemu_replay_error *err)
+{
+	struct qemu_replay_device *p = &d->pub;
+	p->vendor_id = (uint16_t)init_value(d, 0x00, 2, 0x1b36);
+	p->device_id = (uint16_t)init_value(d, 0x02, 2, 0x0000);
+	p->revision = (uint8_t)init_value(d, 0x08, 1, 0);
+	p->class_code = init_value(d, 0x09, 3, 0xff0000);
+	p->header_type = (uint8_t)init_value(d, 0x0e, 1, 0);
+	p->intx_pin = (uint8_t)init_value(d, 0x3d, 1, 0);
+	unsigned kind = p->header_type & 0x7f;
+	if (kind > 1)
+		return fail(err, p->first_line, -EBADMSG,
+		            "%02x:%02x.%x has header type %u, which is not replayed",
+		            QEMU_TRACE_BUS(p->bdf), QEMU_TRACE_DEV(p->bdf), QEMU_TRACE_FN(p->bdf),
+		            kind);
+	unsigned nbars = kind == 1 ? 2 : BM_PCI_NUM_BARS;
+	if (kind == 0) {
+		p->subsystem_vendor_id = (uint16_t)init_value(d, 0x2c, 2, 0);
+		p->subsystem_id = (uint16_t)init_value(d, 0x2e, 2, 0);
+	}
+	for (unsigned i = 0; i < nbars; i++) {
+		int ret = bar_layout(d, (int)i, i, err);
+		if (ret)
+			return ret;
+		if (p->bars[i].type == BM_PCI_BAR_MEM64) {
+			if (i + 1 >= nbars)
+				return fail(err, p->bars[i].line, -EBADMSG,
+				            "64-bit BAR %u of %02x:%02x.%x has no upper half", i,
+				            QEMU_TRACE_BUS(p->bdf), QEMU_TRACE_DEV(p->bdf),
+				            QEMU_TRACE_FN(p->bdf));
+			i++;
+		}
+	}
+	rom_layout(d, kind == 1 ? 7 : 6);
+	return 0;
+}
+
+/* A mapping QEMU reports must concern a BAR the probes revealed. */
+static int check_mapped_bars(struct qemu_replay *r, struct qemu_replay_error *err)
+{
+	const struct qemu_trace *t = r->trace;
+	for (size_t i = 0; i < t->count; i++) {
+		const struct qemu_trace_event *e = &t->events[i];
+		if (e->kind != QEMU_TRACE_MAP_ADD && e->kind != QEMU_TRACE_MAP_DEL)
+			continue;
+		const struct device *d = device_at(r, e->bdf);
+		const struct qemu_replay_bar_layout *b = &d->pub.bars[e->bar];
+		if (b->type == BM_PCI_BAR_NONE)
+			return fail(err, e->line, -EBADMSG,
+			            "BAR %u of %02x:%02x.%x is mapped but the trace never sized it",
+			            e->bar, QEMU_TRACE_BUS(e->bdf), QEMU_TRACE_DEV(e->bdf),
+			            QEMU_TRACE_FN(e->bdf));
+	}
+	return 0;
+}
+
+/* ---- building busmap's side ---- */
+
+static int list_push(struct event_list *l, const struct qemu_replay_map_event *e)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct qemu_replay_map_event *n = realloc(l->ev, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		l->ev = n;
+		l->cap = cap;
+	}
+	l->ev[l->n++] = *e;
+	return 0;
+}
+
+static void observe(void *arg, const struct bm_pci_map_event *ev)
+{
+	struct qemu_replay *r = arg;
+	struct device *d = bm_pci_func_opaque(ev->func);
+	if (d && ev->mapped && ev->bar <= BM_PCI_ROM)
+		d->bm_order[ev->bar] = ++r->bm_seq;
+	struct qemu_replay_map_event e = {
+	    .bdf = QEMU_TRACE_BDF(ev->bus, ev->dev, ev->fn),
+	    .bar = ev->bar,
+	    .mapped = ev->mapped,
+	    .addr = ev->addr,
+	    .size = ev->size,
+	    .line = r->current_line,
+	};
+	if (list_push(&r->got, &e))
+		r->observer_oom = true;
+}
+
+static void fill_bar_desc(struct bm_pci_bar_desc *out, const struct qemu_replay_bar_layout *b)
+{
+	out->type = b->type;
+	out->size = b->size;
+	out->prefetchable = b->prefetchable;
+}
+
+static void fill_desc(struct bm_pci_func_desc *desc, struct device *d)
+{
+	const struct qemu_replay_device *p = &d->pub;
+	bool bridge = (p->header_type & 0x7f) == 1;
+	memset(desc, 0, sizeof(*desc));
+	desc->vendor_id = p->vendor_id;
+	desc->device_id = p->device_id;
+	desc->class_code = p->class_code;
+	desc->revision = p->revision;
+	desc->subsystem_vendor_id = p->subsystem_vendor_id;
+	desc->subsystem_id = p->subsystem_id;
+	desc->header = bridge ? BM_PCI_HEADER_BRIDGE : BM_PCI_HEADER_ENDPOINT;
+	desc->extended = p->extended;
+	desc->multifunction = p->header_type & 0x80;
+	desc->intx_pin = p->intx_pin <= 4 ? p->intx_pin : 0;
+	for (unsigned i = 0; i < (bridge ? 2u : (unsigned)BM_PCI_NUM_BARS); i++)
+		fill_bar_desc(&desc->bars[i], &p->bars[i]);
+	if (p->bars[BM_PCI_ROM].type != BM_PCI_BAR_NONE)
+		fill_bar_desc(&desc->rom, &p->bars[BM_PCI_ROM]);
+	if (bridge) {
+		desc->bridge_io32 = (init_value(d, 0x1c, 1, 0) & 0xf) == 1;
+		desc->bridge_pref64 = (init_value(d, 0x24, 1, 0) & 0xf) == 1;
+	}
+	desc->opaque = d;
+}
+
+/* The bus a trace bus number stands for: the root, or behind the bridge the trace set to
+ * lead there. */
+static bm_pci_bus *bus_for(struct qemu_replay *r, unsigned number)
+{
+	if (number == 0)
+		return bm_pci_host_root_bus(r->host);
+	for (size_t i = 0; i < r->ndevs; i++) {
+		struct device *d = &r->devs[i];
+		if (d->func && bm_pci_func_is_bridge(d->func) && d->secondary_known &&
+		    d->pub.secondary_bus == number)
+			return bm_pci_func_secondary_bus(d->func);
+	}
+	return NULL;
+}
+
+static int create_function(bm_pci_bus *bus, struct device *d, struct qemu_replay_error *err)
+{
+	struct bm_pci_func_desc desc;
+	fill_desc(&desc, d);
+	uint16_t bdf = d->pub.bdf;
+	int ret = bm_pci_func_new(bus, QEMU_TRACE_DEV(bdf), QEMU_TRACE_FN(bdf), &desc, &d->func);
+	if (ret)
+		return fail(err, d->pub.first_line, ret,
+		            "busmap refuses %02x:%02x.%x (%s) as inferred: error %d",
+		            QEMU_TRACE_BUS(bdf), QEMU_TRACE_DEV(bdf), QEMU_TRACE_FN(bdf),
+		            d->pub.name, ret);
+	return 0;
+}
+
+static int create_functions(struct qemu_replay *r, struct qemu_replay_error *err)
+{
+	/* Bus by bus in number order, so each bridge exists before what lies behind it. */
+	for (unsigned number = 0; number < 256; number++) {
+		bm_pci_bus *bus = NULL;
+		for (size_t i = 0; i < r->ndevs; i++) {
+			struct device *d = &r->devs[i];
+			if (QEMU_TRACE_BUS(d->pub.bdf) != number)
+				continue;
+			if (!bus)
+				bus = bus_for(r, number);
+			if (!bus)
+				return fail(err, d->pub.first_line, -EBADMSG,
+				            "no bridge in the trace leads to bus %u", number);
+			int ret = create_function(bus, d, err);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int build_host(struct qemu_replay *r, struct qemu_replay_error *err)
+{
+	int ret = bm_system_new(&r->sys);
+	if (!ret)
+		ret = bm_space_new(r->sys, "memory", "system", &r->mem);
+	if (!ret)
+		ret = bm_space_new(r->sys, "I/O", "io", &r->io);
+	if (ret)
+		return fail(err, 0, ret, "cannot create the address spaces: error %d", ret);
+	struct bm_pci_host_config cfg = {
+	    .mem = r->mem,
+	    .io = r->io,
+	    .io_limit = r->opt.io_limit ? r->opt.io_limit : BM_PCI_IO_LIMIT_QEMU,
+	    .decode_zero = r->opt.decode_zero,
+	    .no_host_bridge = true, /* 00:00.0 is whatever the trace shows there */
+	};
+	ret = bm_pci_host_new(r->sys, &cfg, &r->host);
+	if (!ret)
+		ret = bm_pci_host_set_map_observer(r->host, observe, r);
+	if (ret)
+		return fail(err, 0, ret, "cannot create the PCI host: error %d", ret);
+	return 0;
+}
+
+static int infer(struct qemu_replay *r, struct qemu_replay_error *err)
+{
+	int ret = scan_trace(r, err);
+	for (size_t i = 0; !ret && i < r->ndevs; i++)
+		ret = device_layout(&r->devs[i], err);
+	if (!ret)
+		ret = check_mapped_bars(r, err);
+	if (ret)
+		return ret;
+	r->pub = calloc(r->ndevs ? r->ndevs : 1, sizeof(*r->pub));
+	if (!r->pub)
+		return fail(err, 0, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < r->ndevs; i++)
+		r->pub[i] = r->devs[i].pub;
+	return 0;
+}
+
+void qemu_replay_free(struct qemu_replay *r)
+{
+	if (!r)
+		return;
+	bm_pci_host_free(r->host);
+	bm_system_free(r->sys);
+	free(r->got.ev);
+	free(r->want.ev);
+	free(r->devs);
+	free(r->pub);
+	free(r->by_bdf);
+	free(r);
+}
+
+int qemu_replay_new(const struct qemu_trace *trace, const struct qemu_replay_options *opt,
+                    struct qemu_replay **out, struct qemu_replay_error *err)
+{
+	if (err)
+		*err = (struct qemu_replay_error){0};
+	if (!trace || !out)
+		return fail(err, 0, -EINVAL, "no trace or no result");
+	*out = NULL;
+	struct qemu_replay *r = calloc(1, sizeof(*r));
+	if (!r)
+		return fail(err, 0, -ENOMEM, "out of memory");
+	r->trace = trace;
+	if (opt)
+		r->opt = *opt;
+	r->by_bdf = malloc(65536 * sizeof(*r->by_bdf));
+	if (!r->by_bdf) {
+		free(r);
+		return fail(err, 0, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < 65536; i++)
+		r->by_bdf[i] = NO_DEVICE;
+	int ret = infer(r, err);
+	if (!ret)
+		ret = build_host(r, err);
+	if (!ret)
+		ret = create_functions(r, err);
+	if (ret) {
+		qemu_replay_free(r);
+		return ret;
+	}
+	*out = r;
+	return 0;
+}
+
+/* ---- replaying ---- */
+
+static bool same_event(const struct qemu_replay_map_event *a, const struct qemu_replay_map_event *b)
+{
+	return a->bdf == b->bdf && a->bar == b->bar && a->mapped == b->mapped &&
+	       a->addr == b->addr && a->size == b->size;
+}
+
+static void record_divergence(struct qemu_replay *r, unsigned write_line,
+                              const struct qemu_replay_map_event *expected, size_t nexp,
+                              const struct qemu_replay_map_event *actual, size_t nact)
+{
+	size_t k = 0;
+	while (k < nexp && k < nact && same_event(&expected[k], &actual[k]))
+		k++;
+	if (k == nexp && k == nact)
+		return;
+	struct qemu_replay_result *res = &r->result;
+	if (res->divergences < QEMU_REPLAY_MAX_RECORDED) {
+		struct qemu_replay_divergence *d = &res->divergence[res->divergences];
+		memset(d, 0, sizeof(*d));
+		d->write_line = write_line;
+		d->index = k;
+		d->line = k < nexp ? expected[k].line : write_line;
+		d->have_expected = k < nexp;
+		d->have_actual = k < nact;
+		if (d->have_expected)
+			d->expected = expected[k];
+		if (d->have_actual)
+			d->actual = actual[k];
+	}
+	res->divergences++;
+}
+
+static void apply_qemu_event(struct qemu_replay *r, const struct qemu_trace_event *e)
+{
+	struct device *d = device_at(r, e->bdf);
+	bool add = e->kind == QEMU_TRACE_MAP_ADD;
+	d->q_mapped[e->bar] = add;
+	if (add) {
+		d->q_addr[e->bar] = e->addr;
+		d->q_size[e->bar] = e->size;
+		d->q_order[e->bar] = ++r->q_seq;
+	}
+	r->result.qemu_events++;
+}
+
+static struct qemu_replay_map_event qemu_event(const struct qemu_trace_event *e)
+{
+	return (struct qemu_replay_map_event){
+	    .bdf = e->bdf,
+	    .bar = e->bar,
+	    .mapped = e->kind == QEMU_TRACE_MAP_ADD,
+	    .addr = e->addr,
+	    .size = e->size,
+	    .line = e->line,
+	};
+}
+
+/* QEMU's mapping lines that a write caused follow it directly: they go to r->want and the
+ * index of the next event is returned. */
+static size_t take_qemu_events(struct qemu_replay *r, size_t from)
+{
+	const struct qemu_trace *t = r->trace;
+	size_t j = from;
+	r->want.n = 0;
+	for (; j < t->count; j++) {
+		const struct qemu_trace_event *e = &t->events[j];
+		if (e->kind != QEMU_TRACE_MAP_ADD && e->kind != QEMU_TRACE_MAP_DEL)
+			break;
+		struct qemu_replay_map_event ev = qemu_event(e);
+		if (list_push(&r->want, &ev))
+			r->observer_oom = true;
+		apply_qemu_event(r, e);
+	}
+	return j;
+}
+
+static int replay_write(struct qemu_replay *r, size_t i, struct qemu_replay_error *err)
+{
+	const struct qemu_trace_event *e = &r->trace->events[i];
+	r->got.n = 0;
+	r->current_line = e->line;
+	/* Writing a register again with the same value changes nothing more (plain storage,
+	 * masks and write-1-to-clear bits are idempotent), so a folded run of identical
+	 * writes is replayed as two: the first and one repetition. */
+	uint32_t times = e->repeat > 1 ? 2 : 1;
+	for (uint32_t k = 0; k < times; k++) {
+		int ret =
+		    bm_pci_cfg_write(r->host, QEMU_TRACE_BUS(e->bdf), QEMU_TRACE_DEV(e->bdf),
+		                     QEMU_TRACE_FN(e->bdf), e->reg, e->width, (uint32_t)e->value);
+		if (ret)
+			return fail(err, e->line, ret, "busmap refused the write: error %d", ret);
+	}
+	r->result.writes += e->repeat;
+	r->result.busmap_events += r->got.n;
+	size_t next = take_qemu_events(r, i + 1);
+	if (r->observer_oom)
+		return fail(err, e->line, -ENOMEM, "out of memory recording map events");
+	record_divergence(r, e->line, r->want.ev, r->want.n, r->got.ev, r->got.n);
+	r->pos = next;
+	return 0;
+}
+
+/*
+ * Bytes of the header whose reads are compared, per header type: I identification (when
+ * the trace read it), c command, h header type, b BARs, ROM, bus numbers and windows.
+ * Status, cache line, latency and capabilities depend on device models busmap does not
+ * replay.
+ */
+static const char endpoint_checked[HEADER_BYTES + 1] = "IIcc...."
+                                                       "IIII..h."
+                                                       "bbbbbbbb"
+                                                       "bbbbbbbb"
+                                                       "bbbbbbbb"
+                                                       "....IIII"
+                                                       "bbbb...."
+                                                       ".....I..";
+static const char bridge_checked[HEADER_BYTES + 1] = "IIcc...."
+                                                     "IIII..h."
+                                                     "bbbbbbbb"
+                                                     "bbbbbb.."
+                                                     "bbbbbbbb"
+                                                     "bbbbbbbb"
+                                                     "bbbb...."
+                                                     "bbbb.I..";
+
+static bool byte_checked(const struct device *d, unsigned b)
+{
+	const char *map = (d->pub.header_type & 0x7f) == 1 ? bridge_checked : endpoint_checked;
+	if (b >= HEADER_BYTES)
+		return false;
+	/* Identification bytes were copied from the trace only when it read them. */
+	if (map[b] == 'I')
+		return d->init_known >> b & 1;
+	return map[b] != '.';
+}
+
+static void check_read(struct qemu_replay *r, struct device *d, const struct qemu_trace_event *e,
+                       uint32_t actual)
+{
+	uint32_t mask = 0;
+	for (unsigned k = 0; k < e->width; k++)
+		if (byte_checked(d, e->reg + k))
+			mask |= 0xffu << (8 * k);
+	if (!mask)
+		return;
+	r->result.reads_checked++;
+	if (((actual ^ (uint32_t)e->value) & mask) == 0)
+		return;
+	struct qemu_replay_result *res = &r->result;
+	if (res->read_mismatches < QEMU_REPLAY_MAX_RECORDED)
+		res->mismatch[res->read_mismatches] = (struct qemu_replay_read_mismatch){
+		    .line = e->line,
+		    .bdf = e->bdf,
+		    .reg = e->reg,
+		    .width = e->width,
+		    .expected = (uint32_t)e->value,
+		    .actual = actual,
+		    .mask = mask,
+		};
+	res->read_mismatches++;
+}
+
+static int replay_read(struct qemu_replay *r, size_t i, struct qemu_replay_error *err)
+{
+	const struct qemu_trace_event *e = &r->trace->events[i];
+	uint32_t v = 0;
+	int ret = bm_pci_cfg_read(r->host, QEMU_TRACE_BUS(e->bdf), QEMU_TRACE_DEV(e->bdf),
+	                          QEMU_TRACE_FN(e->bdf), e->reg, e->width, &v);
+	if (ret)
+		return fail(err, e->line, ret, "busmap refused the read: error %d", ret);
+	r->result.reads += e->repeat;
+	if (!r->opt.no_read_checks)
+		check_read(r, device_at(r, e->bdf), e, v);
+	r->pos = i + 1;
+	return 0;
+}
+
+static void count_width(struct qemu_replay *r, const struct qemu_trace_event *e)
+{
+	if (e->width_source == QEMU_TRACE_WIDTH_PAIRED)
+		r->result.width_paired++;
+	else
+		r->result.width_inferred++;
+}
+
+int qemu_replay_run(struct qemu_replay *r, unsigned until_line, struct qemu_replay_error *err)
+{
+	if (err)
+		*err = (struct qemu_replay_error){0};
+	if (!r)
+		return fail(err, 0, -EINVAL, "no replay");
+	const struct qemu_trace *t = r->trace;
+	while (r->pos < t->count && (!until_line || t->events[r->pos].line < until_line)) {
+		size_t i = r->pos;
+		const struct qemu_trace_event *e = &t->events[i];
+		int ret = 0;
+		switch (e->kind) {
+		case QEMU_TRACE_CFG_WRITE:
+			count_width(r, e);
+			ret = replay_write(r, i, err);
+			break;
+		case QEMU_TRACE_CFG_READ:
+			count_width(r, e);
+			ret = replay_read(r, i, err);
+			break;
+		case QEMU_TRACE_MAP_ADD:
+		case QEMU_TRACE_MAP_DEL: {
+			/* A mapping no configuration write explains. */
+			struct qemu_replay_map_event ev = qemu_event(e);
+			apply_qemu_event(r, e);
+			record_divergence(r, e->line, &ev, 1, NULL, 0);
+			r->pos = i + 1;
+			break;
+		}
+		default:
+			r->pos = i + 1;
+			break;
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+const struct qemu_replay_result *qemu_replay_result(const struct qemu_replay *r)
+{
+	return r ? &r->result : NULL;
+}
+
+const struct qemu_replay_device *qemu_replay_devices(const struct qemu_replay *r, size_t *count)
+{
+	if (count)
+		*count = r ? r->ndevs : 0;
+	return r ? r->pub : NULL;
+}
+
+bm_pci_host *qemu_replay_host(const struct qemu_replay *r)
+{
+	return r ? r->host : NULL;
+}
+
+bm_space *qemu_replay_space(const struct qemu_replay *r, bool io)
+{
+	return r ? (io ? r->io : r->mem) : NULL;
+}
+
+/* ---- final maps ---- */
+
+static int compare_bars(const void *a, const void *b)
+{
+	const struct qemu_replay_bar *x = a, *y = b;
+	if (x->io != y->io)
+		return x->io ? 1 : -1;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int map_of(const struct qemu_replay *r, bool qemu, struct qemu_replay_bar **out,
+                  size_t *count)
+{
+	*out = NULL;
+	*count = 0;
+	struct qemu_replay_bar *bars = malloc((r->ndevs * (BM_PCI_ROM + 1) + 1) * sizeof(*bars));
+	if (!bars)
+		return -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < r->ndevs; i++) {
+		const struct device *d = &r->devs[i];
+		for (unsigned b = 0; b <= BM_PCI_ROM; b++) {
+			struct qemu_replay_bar *o = &bars[n];
+			*o = (struct qemu_replay_bar){
+			    .bdf = d->pub.bdf,
+			    .bar = b,
+			    .io = d->pub.bars[b].type == BM_PCI_BAR_IO,
+			};
+			if (qemu) {
+				if (!d->q_mapped[b])
+					continue;
+				o->addr = d->q_addr[b];
+				o->size = d->q_size[b];
+				o->order = d->q_order[b];
+				n++;
+				continue;
+			}
+			struct bm_pci_bar_info info;
+			if (!d->func || bm_pci_bar_info(d->func, b, &info) || !info.mapped)
+				continue;
+			uint8_t bus, dev, fn;
+			bm_pci_func_bdf(d->func, &bus, &dev, &fn);
+			o->bdf = QEMU_TRACE_BDF(bus, dev, fn);
+			o->io = info.io;
+			o->addr = info.mapped_addr;
+			o->size = info.size;
+			o->order = d->bm_order[b];
+			n++;
+		}
+	}
+	qsort(bars, n, sizeof(*bars), compare_bars);
+	*out = bars;
+	*count = n;
+	return 0;
+}
+
+int qemu_replay_busmap_map(struct qemu_replay *r, struct qemu_replay_bar **out, size_t *count)
+{
+	if (!r || !out || !count)
+		return -EINVAL;
+	return map_of(r, false, out, count);
+}
+
+int qemu_replay_qemu_map(const struct qemu_replay *r, struct qemu_replay_bar **out, size_t *count)
+{
+	if (!r || !out || !count)
+		return -EINVAL;
+	return map_of(r, true, out, count);
+}
+
+/* ---- machines ---- */
+
+int qemu_replay_machine_options(const char *machine, struct qemu_replay_options *out)
+{
+	if (!machine || !out)
+		return -EINVAL;
+	size_t len = strcspn(machine, ",");
+	if (len == 0)
+		return -ENOENT;
+	memset(out, 0, sizeof(*out));
+	/* hw/arm/virt.c sets pci_allow_0_address; the x86 machines leave it false. */
+	out->decode_zero = len >= 4 && strncmp(machine, "virt", 4) == 0;
+	out->io_limit = BM_PCI_IO_LIMIT_QEMU;
+	return 0;
+}
+
+static int copy_word(const char *s, char *name, size_t size)
+{
+	size_t len = strcspn(s, " \t\r\n,");
+	if (strncmp(s, "type=", 5) == 0) {
+		s += 5;
+		len = strcspn(s, " \t\r\n,");
+	}
+	if (len == 0)
+		return -ENOENT;
+	if (len >= size)
+		return -ENAMETOOLONG;
+	memcpy(name, s, len);
+	name[len] = '\0';
+	return 0;
+}
+
+int qemu_replay_machine_from_cmdline(const char *cmdline, char *name, size_t size)
+{
+	if (!cmdline || !name || !size)
+		return -EINVAL;
+	static const char *const flags[] = {" -M ", " -machine ", " --machine "};
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		const char *p = strstr(cmdline, flags[i]);
+		if (p)
+			return copy_word(p + strlen(flags[i]), name, size);
+	}
+	return -ENOENT;
+}
