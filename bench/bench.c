@@ -104,7 +104,8 @@ static uint64_t *table;
 static const char *icount_note = "";
 static double load_at_start = NAN;
 
-static const struct bench_impl *const impls[] = {&bench_busmap, &bench_busmap_qsbr, &bench_baseline};
+static const struct bench_impl *const impls[] = {&bench_busmap, &bench_busmap_qsbr, &bench_baseline,
+                                                 &bench_bhyve_compat};
 
 static void progress(const char *kase, const char *impl, unsigned regions)
 {
@@ -655,6 +656,24 @@ static void print_table(void)
 	}
 }
 
+/* The bhyve compatibility layer against the core API it is built on, case by case. */
+static void print_compat(void)
+{
+	printf("\nbhyve-compat / busmap, per case (target <= 1.2):\n");
+	printf("%-14s %6s %3s | %8s %8s\n", "case", "regions", "thr", "ns", "instr");
+	for (size_t i = 0; i < nresults; i++) {
+		const struct result *c = &results[i];
+		const struct result *bm = find(c->kase, "busmap", c->regions, c->threads);
+
+		if (strcmp(c->impl, "bhyve-compat") || !bm)
+			continue;
+		printf("%-14s %6u %3u |", c->kase, c->regions, c->threads);
+		print_num(c->ns / bm->ns, 8, 2);
+		print_num(c->instr / bm->instr, 8, 2);
+		printf("\n");
+	}
+}
+
 static void print_notes(void)
 {
 	const struct result *h = find("harness", "null", HOT_REGIONS, 1);
@@ -811,6 +830,7 @@ static void print_human(void)
 	else
 		printf("instructions: %s\n\n", icount_method());
 	print_table();
+	print_compat();
 	print_notes();
 	print_rcu();
 	print_targets();

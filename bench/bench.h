@@ -49,6 +49,7 @@ struct bench_impl {
 extern const struct bench_impl bench_busmap;
 extern const struct bench_impl bench_busmap_qsbr;
 extern const struct bench_impl bench_baseline;
+extern const struct bench_impl bench_bhyve_compat;
 extern const struct bench_impl bench_null;
 
 /* The null implementation's dispatch (null_dispatch.c, its own file so that it is really

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * bm_bhyve: bhyve's MMIO and port I/O interfaces on an explicit instance.
+ *
+ * One instance is one guest: a bm_system with a "memory" and an "io" space, the
+ * registrations made through it, and a dispatch context per vCPU thread. bhyve's own
+ * functions (busmap/compat/bhyve_mem.h, bhyve_inout.h) take no handle and wrap the
+ * process-wide instance, which bm_bhyve_global returns; the functions here serve tests,
+ * several guests in one process, and hosts that prefer a handle.
+ *
+ * Each bhyve registration is an io region of the instance's space: at priority 0 and
+ * exclusive (so overlaps are recorded as conflicts, see bm_space_conflicts), or at priority
+ * -1 for fallback and IOPORT_F_DEFAULT ranges. An access is resolved by its first byte and
+ * handed whole to that range's handler.
+ *
+ * Threads:
+ * - bm_bhyve_new, bm_bhyve_free, the setters: any thread, with no access in flight (free:
+ *   once every thread that made accesses has exited, or from the one that made them all).
+ * - registration: any thread, including inside a handler.
+ * - accesses: on the vCPU's thread. A thread's first access to an instance creates the
+ *   thread's dispatch context there (a bm_vcpu belongs to one thread, and bhyve runs each vCPU
+ *   on its own thread), numbered with the vCPU's index; every later access finds it with one
+ *   comparison. A vCPU is to keep to its thread, as in bhyve. The handler's vCPU comes from
+ *   the access, so an access made for a vCPU from another thread (a debugger stub, say) is
+ *   served alike, through that thread's context. A thread's contexts are freed when it
+ *   exits.
+ *
+ * Management and registration return 0 or a negative errno. Accesses return what the bhyve
+ * function of the same name returns: read/write/emulate_mem 0 or a positive errno (a
+ * handler's result as it returned it), port accesses 0 or -1 (or the handler's result).
+ */
+#ifndef BUSMAP_COMPAT_BHYVE_H
+#define BUSMAP_COMPAT_BHYVE_H
+
+#include <busmap/busmap.h>
+#include <busmap/compat/bhyve_inout.h>
+#include <busmap/compat/bhyve_mem.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bm_bhyve bm_bhyve;
+
+/* bhyve's vmm_emulate_instruction has this type. */
+typedef int (*bm_bhyve_emulate_fn)(struct vcpu *vcpu, uint64_t gpa, struct vie *vie,
+                                   struct vm_guest_paging *paging, mem_region_read_t mrr,
+                                   mem_region_write_t mrw, void *mrarg);
+
+/* One port access, as a decoder makes it: returns what bm_bhyve_inout returns. */
+typedef int (*bm_bhyve_port_fn)(void *port_arg, int in, int port, int bytes, uint32_t *eax);
+
+/* Decodes an I/O exit, makes its port accesses through port(port_arg, ...) and updates the
+ * guest's state; returns what emulate_inout is to return. */
+typedef int (*bm_bhyve_inout_decoder_fn)(struct vmctx *ctx, struct vcpu *vcpu,
+                                         struct vm_exit *vmexit, bm_bhyve_port_fn port,
+                                         void *port_arg);
+
+/* An empty instance. vcpu_index (bhyve: vcpu_id) numbers the dispatch contexts
+ * (bm_vcpu_index); NULL numbers them in the order they are made. -EINVAL, -ENOMEM. */
+BM_API int bm_bhyve_new(int (*vcpu_index)(struct vcpu *vcpu), bm_bhyve **out);
+/* Frees the instance and every registration still in it. -EBUSY (nothing freed) while
+ * another live thread holds one of its contexts; -EDEADLK inside an access. NULL is
+ * ignored. */
+BM_API int bm_bhyve_free(bm_bhyve *b);
+
+BM_API bm_system *bm_bhyve_system(const bm_bhyve *b);
+BM_API bm_space *bm_bhyve_mem_space(const bm_bhyve *b);
+BM_API bm_space *bm_bhyve_io_space(const bm_bhyve *b);
+
+/* Host hooks; NULL removes one. Set them before the vCPUs run. */
+BM_API int bm_bhyve_set_emulator(bm_bhyve *b, bm_bhyve_emulate_fn fn);
+BM_API int bm_bhyve_set_inout_decoder(bm_bhyve *b, bm_bhyve_inout_decoder_fn fn);
+/* bhyve's x86.strictio: an access to a port nobody registered fails (-1). */
+BM_API int bm_bhyve_set_strict_io(bm_bhyve *b, bool strict);
+
+/* register_mem and friends: -EINVAL, -ENOMEM; unregister: -ENOENT, -EPERM (immutable). */
+BM_API int bm_bhyve_register_mem(bm_bhyve *b, const struct mem_range *mr);
+BM_API int bm_bhyve_register_mem_fallback(bm_bhyve *b, const struct mem_range *mr);
+BM_API int bm_bhyve_unregister_mem(bm_bhyve *b, const struct mem_range *mr);
+BM_API int bm_bhyve_register_inout(bm_bhyve *b, const struct inout_port *iop);
+BM_API int bm_bhyve_unregister_inout(bm_bhyve *b, const struct inout_port *iop);
+
+/* Accesses for the vCPU vcpu, which the handlers receive (EINVAL/-1 if b is NULL). */
+BM_API int bm_bhyve_read_mem(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t *rval,
+                             int size);
+BM_API int bm_bhyve_write_mem(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t wval,
+                              int size);
+BM_API int bm_bhyve_emulate_mem(bm_bhyve *b, struct vcpu *vcpu, uint64_t paddr, struct vie *vie,
+                                struct vm_guest_paging *paging);
+/* One IN (in != 0) or OUT of bytes (1, 2, 4) at port: the handler's result, 0 for a port
+ * nobody registered (an IN reads all ones) unless strict, -1 for a direction the range's
+ * flags do not allow or bad arguments. */
+BM_API int bm_bhyve_inout(bm_bhyve *b, struct vmctx *ctx, struct vcpu *vcpu, int in, int port,
+                          int bytes, uint32_t *eax);
+BM_API int bm_bhyve_emulate_inout(bm_bhyve *b, struct vmctx *ctx, struct vcpu *vcpu,
+                                  struct vm_exit *vmexit);
+
+/* The process-wide instance behind bhyve's functions: NULL before init_mem or init_inout. */
+BM_API bm_bhyve *bm_bhyve_global(void);
+/* init_mem with a result: 0, -EINVAL (ncpu < 0), -ENOMEM. Contexts are made per vCPU
+ * thread on demand, so ncpu sizes nothing. */
+BM_API int bm_bhyve_global_init(int ncpu);
+/* Frees the process-wide instance (bhyve never does; tests and leak checkers do), after
+ * which init_mem or init_inout may create a new one. Results as bm_bhyve_free. */
+BM_API int bm_bhyve_global_free(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * bhyve's MMIO interface (usr.sbin/bhyve/mem.h, FreeBSD main), implemented on libbusmap.
+ *
+ * Device models describe an MMIO range with struct mem_range and register it; a vCPU's
+ * access reaches the handler of the range that holds the access's first byte, with the
+ * whole access (absolute guest address, size as the guest used it), as in bhyve. Unlike
+ * bhyve's mem.c, ranges may overlap: the most recent registration wins where they do, and
+ * fallback ranges lose to every other. unregister_mem removes exactly the registration
+ * with the same name, base and size, whatever else lies at that address, so a BAR moved
+ * onto another live BAR and away again leaves the map as the guest programmed it.
+ *
+ * The functions work on one process-wide instance (busmap/compat/bhyve.h has the same
+ * functions on an explicit instance, and the instance's lifetime). Results follow bhyve:
+ * 0, or a positive errno; a handler's result is passed back as it returned it.
+ *
+ * Threads:
+ * - init_mem: once, before any other call, on any thread.
+ * - register_mem, register_mem_fallback, unregister_mem: any thread, including a handler
+ *   running inside an access (a BAR moved by a configuration write). Changes are serialised;
+ *   the next access sees them.
+ * - read_mem, write_mem, emulate_mem: on the thread that runs the vCPU, which must keep to
+ *   that thread, as in bhyve. The first access on a thread creates the thread's dispatch
+ *   context. An access made for a vCPU from another thread (a debugger stub, say) still
+ *   works, through that thread's own context.
+ *
+ * The host program provides vcpu_id (bhyve: libvmmapi) and, for emulate_mem, an
+ * instruction emulator (bhyve: vmm_emulate_instruction, installed with
+ * bm_bhyve_set_emulator).
+ */
+#ifndef BUSMAP_COMPAT_BHYVE_MEM_H
+#define BUSMAP_COMPAT_BHYVE_MEM_H
+
+#include <busmap/system.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Opaque here; the host program defines them (bhyve: libvmmapi, machine/vmm.h). */
+struct vcpu;
+struct vie;
+struct vm_guest_paging;
+
+/* dir is MEM_F_READ or MEM_F_WRITE; val is read into or written from. Returns 0 or an
+ * errno value, which the access returns. */
+typedef int (*mem_func_t)(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64_t *val,
+                          void *arg1, long arg2);
+
+struct mem_range {
+	const char *name; /* kept by pointer, as in bhyve: it must outlive the registration */
+	int flags;
+	mem_func_t handler;
+	void *arg1;
+	long arg2;
+	uint64_t base;
+	uint64_t size;
+};
+#define MEM_F_READ      0x1
+#define MEM_F_WRITE     0x2
+#define MEM_F_RW        0x3
+#define MEM_F_IMMUTABLE 0x4 /* the range cannot be unregistered */
+
+/* The callbacks an instruction emulator uses for the memory operand (bhyve:
+ * machine/vmm_instruction_emul.h declares the same types). */
+typedef int (*mem_region_read_t)(struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int rsize,
+                                 void *arg);
+typedef int (*mem_region_write_t)(struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int wsize,
+                                  void *arg);
+
+/* Provided by the host program: the vCPU's index, 0 .. ncpu - 1 (it numbers the dispatch
+ * contexts, as bm_vcpu_index reports them). */
+int vcpu_id(struct vcpu *vcpu);
+
+/* Creates the process-wide instance (ncpu >= 0: each vCPU thread's dispatch context is made
+ * by its first access). Failure (out of memory) shows as ENXIO from the calls that
+ * follow. */
+BM_API void init_mem(int ncpu);
+
+/*
+ * Emulates the instruction that faulted at paddr through the host's emulator, whose memory
+ * callbacks reach the ranges by the address they are given, as read_mem and write_mem do
+ * (ESRCH where there is no range, which the emulator passes on). ENOSYS without an
+ * emulator, otherwise what the emulator returns.
+ */
+BM_API int emulate_mem(struct vcpu *vcpu, uint64_t paddr, struct vie *vie,
+                       struct vm_guest_paging *paging);
+
+/* One access of size bytes. ESRCH if gpa is not in any range (*rval is left alone). */
+BM_API int read_mem(struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int size);
+BM_API int write_mem(struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int size);
+
+/* 0, EINVAL (no handler, size 0, or the range passes 2^64 - 1), ENOMEM, ENXIO (no
+ * instance). Overlapping an existing range is not an error. */
+BM_API int register_mem(struct mem_range *memp);
+BM_API int register_mem_fallback(struct mem_range *memp);
+
+/*
+ * Removes the registration with the same name (the same pointer, or an equal string), base
+ * and size; nothing else changes. ENOENT if there is none, EPERM if it is MEM_F_IMMUTABLE.
+ * An access already running the range's handler on another vCPU may still finish after
+ * this returns (bhyve's lock made the call wait for it).
+ */
+BM_API int unregister_mem(struct mem_range *memp);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Port ranges: registration, accesses, and emulate_inout.
+ */
+#include "bhyve_internal.h"
+
+#define PORT_LIMIT 0x10000 /* ports are 0 .. 0xffff */
+
+static uint32_t bytes_mask(int bytes)
+{
+	return bytes == 4 ? UINT32_MAX : (UINT32_C(1) << (8 * bytes)) - 1;
+}
+
+/* The range's flags decide whether the direction is served at all, as in bhyve. */
+static int port_call(const struct inout_port *iop, struct vmctx *ctx, int in, int port, int bytes,
+                     uint32_t *eax)
+{
+	if (!(iop->flags & (in ? IOPORT_F_IN : IOPORT_F_OUT)))
+		return -1;
+	return iop->handler(ctx, in, port, bytes, eax, iop->arg);
+}
+
+/* An access made through the core API on the space, not through this layer. */
+static __attribute__((noinline)) int port_core_access(const struct bm_bhyve_reg *r, int in,
+                                                      uint64_t off, unsigned size, uint64_t *value)
+{
+	uint32_t eax = (uint32_t)*value;
+	int bytes = size > 4 ? 4 : (int)size;
+	int err = port_call(&r->u.port, NULL, in, (int)(r->base + off), bytes, &eax);
+	*value = in ? eax & bytes_mask(bytes) : 0;
+	return err ? -EIO : 0;
+}
+
+/* The region callbacks take the access in progress to the handler. */
+static inline int port_serve(const struct bm_bhyve_reg *r, int in, uint64_t off)
+{
+	struct bm_bhyve_call *c = &bm_bhyve_self.call;
+	int result = port_call(&r->u.port, c->ctx, in, (int)(r->base + off), c->size, c->val);
+	return result == 0 ? 0 : bm_bhyve_handler_failed(result);
+}
+
+static int port_read(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, uint64_t *value)
+{
+	if (__builtin_expect(!bm_bhyve_ours(vcpu), 0))
+		return port_core_access(opaque, 1, off, size, value);
+	return port_serve(opaque, 1, off);
+}
+
+static int port_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, uint64_t value)
+{
+	if (__builtin_expect(!bm_bhyve_ours(vcpu), 0))
+		return port_core_access(opaque, 0, off, size, &value);
+	return port_serve(opaque, 0, off);
+}
+
+static const struct bm_region_ops port_ops = {
+    .read = port_read,
+    .write = port_write,
+    .valid_sizes = BM_ACCESS_ALL,
+    .impl_sizes = BM_ACCESS_ALL,
+};
+
+int bm_bhyve_register_inout(bm_bhyve *b, const struct inout_port *iop)
+{
+	if (!b || !iop || !iop->handler || iop->port < 0 || iop->size < 1 ||
+	    iop->port > PORT_LIMIT - iop->size)
+		return -EINVAL;
+	struct bm_bhyve_reg *r = bm_bhyve_reg_new((uint64_t)iop->port, (uint64_t)iop->size,
+	                                          iop->name, (iop->flags & IOPORT_F_DEFAULT) != 0);
+	if (!r)
+		return -ENOMEM;
+	r->u.port = *iop;
+	return bm_bhyve_add(b, &b->io, r, &port_ops);
+}
+
+static bool port_same(const struct bm_bhyve_reg *r, const void *desc)
+{
+	const struct inout_port *a = &r->u.port, *d = desc;
+	return a->handler == d->handler && a->arg == d->arg;
+}
+
+int bm_bhyve_unregister_inout(bm_bhyve *b, const struct inout_port *iop)
+{
+	if (!b || !iop || iop->port < 0 || iop->size < 1)
+		return -EINVAL;
+	return bm_bhyve_remove(b, &b->io, (uint64_t)iop->port, (uint64_t)iop->size, iop->name,
+	                       port_same, iop, NULL);
+}
+
+/* bhyve's answer for a port nobody registered: all ones in, writes ignored. */
+static int port_unassigned(const bm_bhyve *b, int in, int bytes, uint32_t *eax)
+{
+	if (atomic_load_explicit(&b->strict_io, memory_order_relaxed))
+		return -1;
+	if (in)
+		*eax = bytes_mask(bytes);
+	return 0;
+}
+
+/* What an access returns when the core did not return 0. */
+static int port_status(const bm_bhyve *b, int ret, int in, int bytes, uint32_t *eax)
+{
+	if (ret > 0)
+		return (ret & BM_ACCESS_UNASSIGNED) ? port_unassigned(b, in, bytes, eax) : 0;
+	int result = bm_bhyve_failure_taken();
+	return result ? result : -1;
+}
+
+int bm_bhyve_inout(bm_bhyve *b, struct vmctx *ctx, struct vcpu *vcpu, int in, int port, int bytes,
+                   uint32_t *eax)
+{
+	if (!b || !eax || port < 0 || port >= PORT_LIMIT ||
+	    (bytes != 1 && bytes != 2 && bytes != 4))
+		return -1;
+	bm_vcpu *v = bm_bhyve_vcpu_for(b, vcpu);
+	if (!v)
+		return -1;
+	struct bm_bhyve_call *call = &bm_bhyve_self.call;
+	uint64_t first_byte;
+	int ret;
+	call->size = bytes;
+	call->vcpu = vcpu;
+	call->ctx = ctx;
+	call->val = eax;
+	if (in)
+		ret = bm_read(v, b->io.space, (uint64_t)port, 1, &first_byte);
+	else
+		ret = bm_write(v, b->io.space, (uint64_t)port, 1, 0);
+	return ret == 0 ? 0 : port_status(b, ret, in != 0, bytes, eax);
+}
+
+/* What the decoder's port callback needs. */
+struct inout_exit {
+	bm_bhyve *b;
+	struct vmctx *ctx;
+	struct vcpu *vcpu;
+};
+
+static int decoded_port(void *arg, int in, int port, int bytes, uint32_t *eax)
+{
+	struct inout_exit *x = arg;
+	return bm_bhyve_inout(x->b, x->ctx, x->vcpu, in, port, bytes, eax);
+}
+
+int bm_bhyve_emulate_inout(bm_bhyve *b, struct vmctx *ctx, struct vcpu *vcpu,
+                           struct vm_exit *vmexit)
+{
+	if (!b)
+		return -1;
+	bm_bhyve_inout_decoder_fn decode =
+	    atomic_load_explicit(&b->decode_inout, memory_order_acquire);
+	if (!decode)
+		return -1;
+	struct inout_exit x = {b, ctx, vcpu};
+	return decode(ctx, vcpu, vmexit, decoded_port, &x);
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * MMIO ranges: registration, accesses, and emulate_mem.
+ */
+#include "bhyve_internal.h"
+
+/* An access made through the core API on the space, not through this layer: there is no
+ * bhyve vCPU to give the handler. */
+static __attribute__((noinline)) int mem_core_access(const struct bm_bhyve_reg *r, int dir,
+                                                     uint64_t off, unsigned size, uint64_t *value)
+{
+	const struct mem_range *mr = &r->u.mem;
+	int err = mr->handler(NULL, dir, mr->base + off, (int)size, value, mr->arg1, mr->arg2);
+	*value &= UINT64_MAX >> (64 - 8 * size); /* the core passes on what fits in size */
+	return bm_bhyve_core_result(err);
+}
+
+/* The region callbacks take the access in progress to the handler; the core's own size and
+ * value are those of the first byte, which only found the range. */
+static int mem_read(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, uint64_t *value)
+{
+	struct bm_bhyve_call *c = &bm_bhyve_self.call;
+	const struct mem_range *mr = &((const struct bm_bhyve_reg *)opaque)->u.mem;
+	if (__builtin_expect(!bm_bhyve_ours(vcpu), 0))
+		return mem_core_access(opaque, MEM_F_READ, off, size, value);
+	int result =
+	    mr->handler(c->vcpu, MEM_F_READ, mr->base + off, c->size, c->val, mr->arg1, mr->arg2);
+	return __builtin_expect(result == 0, 1) ? 0 : bm_bhyve_handler_failed(result);
+}
+
+static int mem_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, uint64_t value)
+{
+	struct bm_bhyve_call *c = &bm_bhyve_self.call;
+	const struct mem_range *mr = &((const struct bm_bhyve_reg *)opaque)->u.mem;
+	if (__builtin_expect(!bm_bhyve_ours(vcpu), 0))
+		return mem_core_access(opaque, MEM_F_WRITE, off, size, &value);
+	uint64_t wval = c->wval; /* the handler's own copy: nested accesses reuse the record */
+	int result =
+	    mr->handler(c->vcpu, MEM_F_WRITE, mr->base + off, c->size, &wval, mr->arg1, mr->arg2);
+	return __builtin_expect(result == 0, 1) ? 0 : bm_bhyve_handler_failed(result);
+}
+
+static const struct bm_region_ops mem_ops = {
+    .read = mem_read,
+    .write = mem_write,
+    .valid_sizes = BM_ACCESS_ALL,
+    .impl_sizes = BM_ACCESS_ALL,
+};
+
+int bm_bhyve_mem_status(int ret)
+{
+	if (ret > 0)
+		return (ret & BM_ACCESS_UNASSIGNED) ? ESRCH : 0; /* else: an overlap, served */
+	int result = bm_bhyve_failure_taken();
+	return result ? result : -ret;
+}
+
+int bm_bhyve_mem_read_slow(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int size)
+{
+	if (!bm_bhyve_vcpu_slow(b, vcpu))
+		return ENOMEM;
+	return bm_bhyve_mem_read(b, vcpu, gpa, rval, size);
+}
+
+int bm_bhyve_mem_write_slow(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int size)
+{
+	if (!bm_bhyve_vcpu_slow(b, vcpu))
+		return ENOMEM;
+	return bm_bhyve_mem_write(b, vcpu, gpa, wval, size);
+}
+
+static int mem_register(bm_bhyve *b, const struct mem_range *mr, bool fallback)
+{
+	if (!b || !mr || !mr->handler || !mr->size || mr->size - 1 > UINT64_MAX - mr->base)
+		return -EINVAL;
+	struct bm_bhyve_reg *r = bm_bhyve_reg_new(mr->base, mr->size, mr->name, fallback);
+	if (!r)
+		return -ENOMEM;
+	r->u.mem = *mr;
+	return bm_bhyve_add(b, &b->mem, r, &mem_ops);
+}
+
+int bm_bhyve_register_mem(bm_bhyve *b, const struct mem_range *mr)
+{
+	return mem_register(b, mr, false);
+}
+
+int bm_bhyve_register_mem_fallback(bm_bhyve *b, const struct mem_range *mr)
+{
+	return mem_register(b, mr, true);
+}
+
+static bool mem_same(const struct bm_bhyve_reg *r, const void *desc)
+{
+	const struct mem_range *a = &r->u.mem, *d = desc;
+	return a->handler == d->handler && a->arg1 == d->arg1 && a->arg2 == d->arg2;
+}
+
+static int mem_refuse(const struct bm_bhyve_reg *r)
+{
+	return (r->u.mem.flags & MEM_F_IMMUTABLE) ? -EPERM : 0;
+}
+
+int bm_bhyve_unregister_mem(bm_bhyve *b, const struct mem_range *mr)
+{
+	if (!b || !mr)
+		return -EINVAL;
+	return bm_bhyve_remove(b, &b->mem, mr->base, mr->size, mr->name, mem_same, mr, mem_refuse);
+}
+
+int bm_bhyve_read_mem(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int size)
+{
+	if (!b || !rval)
+		return EINVAL;
+	return bm_bhyve_mem_read(b, vcpu, gpa, rval, size);
+}
+
+int bm_bhyve_write_mem(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int size)
+{
+	if (!b)
+		return EINVAL;
+	return bm_bhyve_mem_write(b, vcpu, gpa, wval, size);
+}
+
+static int emulated_read(struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int size, void *arg)
+{
+	return bm_bhyve_mem_read(arg, vcpu, gpa, rval, size);
+}
+
+static int emulated_write(struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int size, void *arg)
+{
+	return bm_bhyve_mem_write(arg, vcpu, gpa, wval, size);
+}
+
+int bm_bhyve_emulate_mem(bm_bhyve *b, struct vcpu *vcpu, uint64_t paddr, struct vie *vie,
+                         struct vm_guest_paging *paging)
+{
+	if (!b)
+		return EINVAL;
+	bm_bhyve_emulate_fn emulate = atomic_load_explicit(&b->emulate, memory_order_acquire);
+	if (!emulate)
+		return ENOSYS;
+	return emulate(vcpu, paddr, vie, paging, emulated_read, emulated_write, b);
+}
