@@ -6,19 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(struct qemu_replay_error *err, unsigned line, int code, const char *fmt, ...)
-{
-	if (err) {
-		va_list ap;
-		va_start(ap, fmt);
-		err->line = line;
-		err->code = code;
-		vsnprintf(err->message, sizeof(err->message), fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 void qemu_mtree_free(struct qemu_mtree *m)
 {
 	if (!m)
@@ -121,12 +108,12 @@ static void find_io_window(struct qemu_mtree *m)
 	}
 }
 
-int qemu_mtree_parse(FILE *in, struct qemu_mtree *out, struct qemu_replay_error *err)
+int qemu_mtree_parse(FILE *in, struct qemu_mtree *out, struct qemu_error *err)
 {
 	if (err)
-		*err = (struct qemu_replay_error){0};
+		*err = (struct qemu_error){0};
 	if (!in || !out)
-		return fail(err, 0, -EINVAL, "no stream or no result");
+		return qemu_error_set(err, 0, -EINVAL, "no stream or no result");
 	memset(out, 0, sizeof(*out));
 	char buf[4096];
 	unsigned line = 0;
@@ -135,8 +122,8 @@ int qemu_mtree_parse(FILE *in, struct qemu_mtree *out, struct qemu_replay_error 
 	while (!ret && fgets(buf, sizeof(buf), in)) {
 		line++;
 		if (!strchr(buf, '\n') && !feof(in))
-			ret = fail(err, line, -EBADMSG, "line longer than %zu bytes",
-			           sizeof(buf) - 2);
+			ret = qemu_error_set(err, line, -EBADMSG, "line longer than %zu bytes",
+			                     sizeof(buf) - 2);
 		else if (strncmp(buf, "FlatView #", 10) == 0)
 			is_mem = is_io = false;
 		else if (strncmp(buf, " AS \"memory\",", 13) == 0)
@@ -146,19 +133,21 @@ int qemu_mtree_parse(FILE *in, struct qemu_mtree *out, struct qemu_replay_error 
 		else if (buf[0] == ' ' && buf[1] == ' ' && is_hex_digit(buf[2])) {
 			struct qemu_mtree_line l = {.line = line};
 			if (!parse_range_line(buf, &l))
-				ret = fail(err, line, -EBADMSG, "not a flat view range line");
+				ret = qemu_error_set(err, line, -EBADMSG,
+				                     "not a flat view range line");
 			if (!ret && is_mem)
 				ret = push_line(&out->mem, &out->nmem, &l);
 			if (!ret && is_io)
 				ret = push_line(&out->io, &out->nio, &l);
 			if (ret == -ENOMEM)
-				fail(err, line, ret, "out of memory");
+				qemu_error_set(err, line, ret, "out of memory");
 		}
 	}
 	if (!ret && ferror(in))
-		ret = fail(err, line, -EIO, "read error");
+		ret = qemu_error_set(err, line, -EIO, "read error");
 	if (!ret && !have_mem)
-		ret = fail(err, line, -EBADMSG, "no flat view of the address space \"memory\"");
+		ret = qemu_error_set(err, line, -EBADMSG,
+		                     "no flat view of the address space \"memory\"");
 	if (ret) {
 		qemu_mtree_free(out);
 		return ret;
@@ -260,7 +249,7 @@ static const char *space_name(bool io)
 }
 
 static int check_line(const struct view *v, const struct qemu_mtree_line *l, const struct piece *p,
-                      size_t np, bool io, struct qemu_replay_error *err)
+                      size_t np, bool io, struct qemu_error *err)
 {
 	uint64_t s = l->start - v->base, e = l->last - v->base;
 	for (size_t i = 0; i < np; i++) {
@@ -268,13 +257,14 @@ static int check_line(const struct view *v, const struct qemu_mtree_line *l, con
 			continue;
 		if (s >= p[i].start && e <= p[i].last)
 			return 0;
-		return fail(err, l->line, -EDOM,
-		            "%s %s [0x%llx-0x%llx] crosses the edge of %02x:%02x.%x BAR%u, visible "
-		            "at [0x%llx-0x%llx]",
-		            space_name(io), l->name, (unsigned long long)s, (unsigned long long)e,
-		            QEMU_TRACE_BUS(p[i].bar->bdf), QEMU_TRACE_DEV(p[i].bar->bdf),
-		            QEMU_TRACE_FN(p[i].bar->bdf), p[i].bar->bar,
-		            (unsigned long long)p[i].start, (unsigned long long)p[i].last);
+		return qemu_error_set(
+		    err, l->line, -EDOM,
+		    "%s %s [0x%llx-0x%llx] crosses the edge of %02x:%02x.%x BAR%u, visible "
+		    "at [0x%llx-0x%llx]",
+		    space_name(io), l->name, (unsigned long long)s, (unsigned long long)e,
+		    QEMU_TRACE_BUS(p[i].bar->bdf), QEMU_TRACE_DEV(p[i].bar->bdf),
+		    QEMU_TRACE_FN(p[i].bar->bdf), p[i].bar->bar, (unsigned long long)p[i].start,
+		    (unsigned long long)p[i].last);
 	}
 	return 1; /* outside every BAR */
 }
@@ -293,7 +283,7 @@ static bool name_inside(const struct view *v, const struct piece *p, size_t np, 
 }
 
 static int compare_view(const struct view *v, const struct piece *p, size_t np, bool io,
-                        struct qemu_replay_error *err)
+                        struct qemu_error *err)
 {
 	for (size_t i = 0; i < v->n; i++) {
 		const struct qemu_mtree_line *l = &v->lines[i];
@@ -303,7 +293,7 @@ static int compare_view(const struct view *v, const struct piece *p, size_t np, 
 		if (ret < 0)
 			return ret;
 		if (ret > 0 && name_inside(v, p, np, l->name))
-			return fail(
+			return qemu_error_set(
 			    err, l->line, -EDOM,
 			    "%s %s [0x%llx-0x%llx] is a BAR's region outside every BAR mapped",
 			    space_name(io), l->name, (unsigned long long)(l->start - v->base),
@@ -317,7 +307,7 @@ static int compare_view(const struct view *v, const struct piece *p, size_t np, 
 			        l->start - v->base >= p[k].start && l->last - v->base <= p[k].last;
 		}
 		if (!shown)
-			return fail(
+			return qemu_error_set(
 			    err, 0, -EDOM,
 			    "%s: %02x:%02x.%x BAR%u, visible at [0x%llx-0x%llx], shows nothing",
 			    space_name(io), QEMU_TRACE_BUS(p[k].bar->bdf),
@@ -343,19 +333,19 @@ static void make_views(const struct qemu_mtree *m, struct view *mem, struct view
 }
 
 int qemu_mtree_compare(const struct qemu_mtree *m, const struct qemu_replay_bar *bars, size_t n,
-                       struct qemu_replay_error *err)
+                       struct qemu_error *err)
 {
 	if (err)
-		*err = (struct qemu_replay_error){0};
+		*err = (struct qemu_error){0};
 	if (!m || (n && !bars))
-		return fail(err, 0, -EINVAL, "nothing to compare");
+		return qemu_error_set(err, 0, -EINVAL, "nothing to compare");
 	struct view views[2];
 	make_views(m, &views[0], &views[1]);
 	for (int io = 0; io < 2; io++) {
 		struct piece *p;
 		size_t np;
 		if (visible_pieces(bars, n, io, &p, &np))
-			return fail(err, 0, -ENOMEM, "out of memory");
+			return qemu_error_set(err, 0, -ENOMEM, "out of memory");
 		int ret = compare_view(&views[io], p, np, io, err);
 		free(p);
 		if (ret)

@@ -42,11 +42,11 @@ struct qemu_mtree {
 	uint64_t io_last; /* last address of that window in the memory view */
 };
 /* -EBADMSG (line in err) when a flat view line does not parse or no "memory" view exists. */
-int qemu_mtree_parse(FILE *in, struct qemu_mtree *out, struct qemu_replay_error *err);
+int qemu_mtree_parse(FILE *in, struct qemu_mtree *out, struct qemu_error *err);
 void qemu_mtree_free(struct qemu_mtree *m);
 /* 0 when bars match m; -EDOM with the first difference in err otherwise. */
 int qemu_mtree_compare(const struct qemu_mtree *m, const struct qemu_replay_bar *bars, size_t n,
-                       struct qemu_replay_error *err);
+                       struct qemu_error *err);
 
 #ifdef __cplusplus
 }

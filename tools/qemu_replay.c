@@ -10,19 +10,6 @@
 #define NUM_SLOTS    9 /* BAR registers 0x10..0x24, then 0x30 and 0x38 */
 #define NO_DEVICE    (-1)
 
-static int fail(struct qemu_replay_error *err, unsigned line, int code, const char *fmt, ...)
-{
-	if (err) {
-		va_list ap;
-		va_start(ap, fmt);
-		err->line = line;
-		err->code = code;
-		vsnprintf(err->message, sizeof(err->message), fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* ---- per-device inference state ---- */
 
 struct device {
@@ -151,7 +138,7 @@ static void note_write(struct device *d, const struct qemu_trace_event *e)
 		d->pub.extended = true;
 }
 
-static int scan_trace(struct qemu_replay *r, struct qemu_replay_error *err)
+static int scan_trace(struct qemu_replay *r, struct qemu_error *err)
 {
 	const struct qemu_trace *t = r->trace;
 	for (size_t i = 0; i < t->count; i++) {
@@ -161,7 +148,7 @@ static int scan_trace(struct qemu_replay *r, struct qemu_replay_error *err)
 			continue;
 		struct device *d = device_get(r, e);
 		if (!d)
-			return fail(err, e->line, -ENOMEM, "out of memory");
+			return qemu_error_set(err, e->line, -ENOMEM, "out of memory");
 		if (e->kind == QEMU_TRACE_CFG_READ) {
 			note_read(d, e);
 			if (e->reg >= 0x100)
@@ -191,7 +178,7 @@ static uint64_t lowest_bit(uint64_t v)
 	return v & (~v + 1);
 }
 
-static int bar_layout(struct device *d, int slot, unsigned index, struct qemu_replay_error *err)
+static int bar_layout(struct device *d, int slot, unsigned index, struct qemu_error *err)
 {
 	struct qemu_replay_bar_layout *b = &d->pub.bars[index];
 	uint32_t m = d->mask[slot];
@@ -206,9 +193,10 @@ static int bar_layout(struct device *d, int slot, unsigned index, struct qemu_re
 	unsigned type = (m >> 1) & 3;
 	b->prefetchable = m & 8;
 	if (type == 3)
-		return fail(err, b->line, -EBADMSG, "BAR %u of %02x:%02x.%x has reserved type 3",
-		            index, QEMU_TRACE_BUS(d->pub.bdf), QEMU_TRACE_DEV(d->pub.bdf),
-		            QEMU_TRACE_FN(d->pub.bdf));
+		return qemu_error_set(err, b->line, -EBADMSG,
+		                      "BAR %u of %02x:%02x.%x has reserved type 3", index,
+		                      QEMU_TRACE_BUS(d->pub.bdf), QEMU_TRACE_DEV(d->pub.bdf),
+		                      QEMU_TRACE_FN(d->pub.bdf));
 	uint64_t addr_bits = m & ~0xfu;
 	b->type = BM_PCI_BAR_MEM32;
 	if (type == 2) {
@@ -219,9 +207,10 @@ static int bar_layout(struct device *d, int slot, unsigned index, struct qemu_re
 	}
 	b->size = lowest_bit(addr_bits);
 	if (!b->size)
-		return fail(err, b->line, -EBADMSG, "BAR %u of %02x:%02x.%x reads back no size",
-		            index, QEMU_TRACE_BUS(d->pub.bdf), QEMU_TRACE_DEV(d->pub.bdf),
-		            QEMU_TRACE_FN(d->pub.bdf));
+		return qemu_error_set(err, b->line, -EBADMSG,
+		                      "BAR %u of %02x:%02x.%x reads back no size", index,
+		                      QEMU_TRACE_BUS(d->pub.bdf), QEMU_TRACE_DEV(d->pub.bdf),
+		                      QEMU_TRACE_FN(d->pub.bdf));
 	return 0;
 }
 
@@ -235,7 +224,7 @@ static void rom_layout(struct device *d, int slot)
 	b->type = b->size ? BM_PCI_BAR_MEM32 : BM_PCI_BAR_NONE;
 }
 
-static int device_layout(struct device *d, struct qemu_replay_error *err)
+static int device_layout(struct device *d, struct qemu_error *err)
 {
 	struct qemu_replay_device *p = &d->pub;
 	p->vendor_id = (uint16_t)init_value(d, 0x00, 2, 0x1b36);
@@ -246,10 +235,10 @@ static int device_layout(struct device *d, struct qemu_replay_error *err)
 	p->intx_pin = (uint8_t)init_value(d, 0x3d, 1, 0);
 	unsigned kind = p->header_type & 0x7f;
 	if (kind > 1)
-		return fail(err, p->first_line, -EBADMSG,
-		            "%02x:%02x.%x has header type %u, which is not replayed",
-		            QEMU_TRACE_BUS(p->bdf), QEMU_TRACE_DEV(p->bdf), QEMU_TRACE_FN(p->bdf),
-		            kind);
+		return qemu_error_set(err, p->first_line, -EBADMSG,
+		                      "%02x:%02x.%x has header type %u, which is not replayed",
+		                      QEMU_TRACE_BUS(p->bdf), QEMU_TRACE_DEV(p->bdf),
+		                      QEMU_TRACE_FN(p->bdf), kind);
 	unsigned nbars = kind == 1 ? 2 : BM_PCI_NUM_BARS;
 	if (kind == 0) {
 		p->subsystem_vendor_id = (uint16_t)init_value(d, 0x2c, 2, 0);
@@ -261,10 +250,11 @@ static int device_layout(struct device *d, struct qemu_replay_error *err)
 			return ret;
 		if (p->bars[i].type == BM_PCI_BAR_MEM64) {
 			if (i + 1 >= nbars)
-				return fail(err, p->bars[i].line, -EBADMSG,
-				            "64-bit BAR %u of %02x:%02x.%x has no upper half", i,
-				            QEMU_TRACE_BUS(p->bdf), QEMU_TRACE_DEV(p->bdf),
-				            QEMU_TRACE_FN(p->bdf));
+				return qemu_error_set(
+				    err, p->bars[i].line, -EBADMSG,
+				    "64-bit BAR %u of %02x:%02x.%x has no upper half", i,
+				    QEMU_TRACE_BUS(p->bdf), QEMU_TRACE_DEV(p->bdf),
+				    QEMU_TRACE_FN(p->bdf));
 			i++;
 		}
 	}
@@ -273,7 +263,7 @@ static int device_layout(struct device *d, struct qemu_replay_error *err)
 }
 
 /* A mapping QEMU reports must concern a BAR the probes revealed. */
-static int check_mapped_bars(struct qemu_replay *r, struct qemu_replay_error *err)
+static int check_mapped_bars(struct qemu_replay *r, struct qemu_error *err)
 {
 	const struct qemu_trace *t = r->trace;
 	for (size_t i = 0; i < t->count; i++) {
@@ -283,10 +273,10 @@ static int check_mapped_bars(struct qemu_replay *r, struct qemu_replay_error *er
 		const struct device *d = device_at(r, e->bdf);
 		const struct qemu_replay_bar_layout *b = &d->pub.bars[e->bar];
 		if (b->type == BM_PCI_BAR_NONE)
-			return fail(err, e->line, -EBADMSG,
-			            "BAR %u of %02x:%02x.%x is mapped but the trace never sized it",
-			            e->bar, QEMU_TRACE_BUS(e->bdf), QEMU_TRACE_DEV(e->bdf),
-			            QEMU_TRACE_FN(e->bdf));
+			return qemu_error_set(
+			    err, e->line, -EBADMSG,
+			    "BAR %u of %02x:%02x.%x is mapped but the trace never sized it", e->bar,
+			    QEMU_TRACE_BUS(e->bdf), QEMU_TRACE_DEV(e->bdf), QEMU_TRACE_FN(e->bdf));
 	}
 	return 0;
 }
@@ -373,21 +363,21 @@ static bm_pci_bus *bus_for(struct qemu_replay *r, unsigned number)
 	return NULL;
 }
 
-static int create_function(bm_pci_bus *bus, struct device *d, struct qemu_replay_error *err)
+static int create_function(bm_pci_bus *bus, struct device *d, struct qemu_error *err)
 {
 	struct bm_pci_func_desc desc;
 	fill_desc(&desc, d);
 	uint16_t bdf = d->pub.bdf;
 	int ret = bm_pci_func_new(bus, QEMU_TRACE_DEV(bdf), QEMU_TRACE_FN(bdf), &desc, &d->func);
 	if (ret)
-		return fail(err, d->pub.first_line, ret,
-		            "busmap refuses %02x:%02x.%x (%s) as inferred: error %d",
-		            QEMU_TRACE_BUS(bdf), QEMU_TRACE_DEV(bdf), QEMU_TRACE_FN(bdf),
-		            d->pub.name, ret);
+		return qemu_error_set(err, d->pub.first_line, ret,
+		                      "busmap refuses %02x:%02x.%x (%s) as inferred: error %d",
+		                      QEMU_TRACE_BUS(bdf), QEMU_TRACE_DEV(bdf), QEMU_TRACE_FN(bdf),
+		                      d->pub.name, ret);
 	return 0;
 }
 
-static int create_functions(struct qemu_replay *r, struct qemu_replay_error *err)
+static int create_functions(struct qemu_replay *r, struct qemu_error *err)
 {
 	/* Bus by bus in number order, so each bridge exists before what lies behind it. */
 	for (unsigned number = 0; number < 256; number++) {
@@ -399,8 +389,9 @@ static int create_functions(struct qemu_replay *r, struct qemu_replay_error *err
 			if (!bus)
 				bus = bus_for(r, number);
 			if (!bus)
-				return fail(err, d->pub.first_line, -EBADMSG,
-				            "no bridge in the trace leads to bus %u", number);
+				return qemu_error_set(err, d->pub.first_line, -EBADMSG,
+				                      "no bridge in the trace leads to bus %u",
+				                      number);
 			int ret = create_function(bus, d, err);
 			if (ret)
 				return ret;
@@ -409,7 +400,7 @@ static int create_functions(struct qemu_replay *r, struct qemu_replay_error *err
 	return 0;
 }
 
-static int build_host(struct qemu_replay *r, struct qemu_replay_error *err)
+static int build_host(struct qemu_replay *r, struct qemu_error *err)
 {
 	int ret = bm_system_new(&r->sys);
 	if (!ret)
@@ -417,7 +408,8 @@ static int build_host(struct qemu_replay *r, struct qemu_replay_error *err)
 	if (!ret)
 		ret = bm_space_new(r->sys, "I/O", "io", &r->io);
 	if (ret)
-		return fail(err, 0, ret, "cannot create the address spaces: error %d", ret);
+		return qemu_error_set(err, 0, ret, "cannot create the address spaces: error %d",
+		                      ret);
 	struct bm_pci_host_config cfg = {
 	    .mem = r->mem,
 	    .io = r->io,
@@ -429,11 +421,11 @@ static int build_host(struct qemu_replay *r, struct qemu_replay_error *err)
 	if (!ret)
 		ret = bm_pci_host_set_map_observer(r->host, observe, r);
 	if (ret)
-		return fail(err, 0, ret, "cannot create the PCI host: error %d", ret);
+		return qemu_error_set(err, 0, ret, "cannot create the PCI host: error %d", ret);
 	return 0;
 }
 
-static int infer(struct qemu_replay *r, struct qemu_replay_error *err)
+static int infer(struct qemu_replay *r, struct qemu_error *err)
 {
 	int ret = scan_trace(r, err);
 	for (size_t i = 0; !ret && i < r->ndevs; i++)
@@ -444,7 +436,7 @@ static int infer(struct qemu_replay *r, struct qemu_replay_error *err)
 		return ret;
 	r->pub = calloc(r->ndevs ? r->ndevs : 1, sizeof(*r->pub));
 	if (!r->pub)
-		return fail(err, 0, -ENOMEM, "out of memory");
+		return qemu_error_set(err, 0, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < r->ndevs; i++)
 		r->pub[i] = r->devs[i].pub;
 	return 0;
@@ -465,23 +457,23 @@ void qemu_replay_free(struct qemu_replay *r)
 }
 
 int qemu_replay_new(const struct qemu_trace *trace, const struct qemu_replay_options *opt,
-                    struct qemu_replay **out, struct qemu_replay_error *err)
+                    struct qemu_replay **out, struct qemu_error *err)
 {
 	if (err)
-		*err = (struct qemu_replay_error){0};
+		*err = (struct qemu_error){0};
 	if (!trace || !out)
-		return fail(err, 0, -EINVAL, "no trace or no result");
+		return qemu_error_set(err, 0, -EINVAL, "no trace or no result");
 	*out = NULL;
 	struct qemu_replay *r = calloc(1, sizeof(*r));
 	if (!r)
-		return fail(err, 0, -ENOMEM, "out of memory");
+		return qemu_error_set(err, 0, -ENOMEM, "out of memory");
 	r->trace = trace;
 	if (opt)
 		r->opt = *opt;
 	r->by_bdf = malloc(65536 * sizeof(*r->by_bdf));
 	if (!r->by_bdf) {
 		free(r);
-		return fail(err, 0, -ENOMEM, "out of memory");
+		return qemu_error_set(err, 0, -ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < 65536; i++)
 		r->by_bdf[i] = NO_DEVICE;
@@ -576,7 +568,7 @@ static size_t take_qemu_events(struct qemu_replay *r, size_t from)
 	return j;
 }
 
-static int replay_write(struct qemu_replay *r, size_t i, struct qemu_replay_error *err)
+static int replay_write(struct qemu_replay *r, size_t i, struct qemu_error *err)
 {
 	const struct qemu_trace_event *e = &r->trace->events[i];
 	r->got.n = 0;
@@ -590,13 +582,14 @@ static int replay_write(struct qemu_replay *r, size_t i, struct qemu_replay_erro
 		    bm_pci_cfg_write(r->host, QEMU_TRACE_BUS(e->bdf), QEMU_TRACE_DEV(e->bdf),
 		                     QEMU_TRACE_FN(e->bdf), e->reg, e->width, (uint32_t)e->value);
 		if (ret)
-			return fail(err, e->line, ret, "busmap refused the write: error %d", ret);
+			return qemu_error_set(err, e->line, ret,
+			                      "busmap refused the write: error %d", ret);
 	}
 	r->result.writes += e->repeat;
 	r->result.busmap_events += r->got.n;
 	size_t next = take_qemu_events(r, i + 1);
 	if (r->observer_oom)
-		return fail(err, e->line, -ENOMEM, "out of memory recording map events");
+		return qemu_error_set(err, e->line, -ENOMEM, "out of memory recording map events");
 	record_divergence(r, e->line, r->want.ev, r->want.n, r->got.ev, r->got.n);
 	r->pos = next;
 	return 0;
@@ -662,14 +655,14 @@ static void check_read(struct qemu_replay *r, struct device *d, const struct qem
 	res->read_mismatches++;
 }
 
-static int replay_read(struct qemu_replay *r, size_t i, struct qemu_replay_error *err)
+static int replay_read(struct qemu_replay *r, size_t i, struct qemu_error *err)
 {
 	const struct qemu_trace_event *e = &r->trace->events[i];
 	uint32_t v = 0;
 	int ret = bm_pci_cfg_read(r->host, QEMU_TRACE_BUS(e->bdf), QEMU_TRACE_DEV(e->bdf),
 	                          QEMU_TRACE_FN(e->bdf), e->reg, e->width, &v);
 	if (ret)
-		return fail(err, e->line, ret, "busmap refused the read: error %d", ret);
+		return qemu_error_set(err, e->line, ret, "busmap refused the read: error %d", ret);
 	r->result.reads += e->repeat;
 	if (!r->opt.no_read_checks)
 		check_read(r, device_at(r, e->bdf), e, v);
@@ -685,12 +678,12 @@ static void count_width(struct qemu_replay *r, const struct qemu_trace_event *e)
 		r->result.width_inferred++;
 }
 
-int qemu_replay_run(struct qemu_replay *r, unsigned until_line, struct qemu_replay_error *err)
+int qemu_replay_run(struct qemu_replay *r, unsigned until_line, struct qemu_error *err)
 {
 	if (err)
-		*err = (struct qemu_replay_error){0};
+		*err = (struct qemu_error){0};
 	if (!r)
-		return fail(err, 0, -EINVAL, "no replay");
+		return qemu_error_set(err, 0, -EINVAL, "no replay");
 	const struct qemu_trace *t = r->trace;
 	while (r->pos < t->count && (!until_line || t->events[r->pos].line < until_line)) {
 		size_t i = r->pos;

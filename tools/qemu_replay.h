@@ -128,12 +128,6 @@ struct qemu_replay_bar {
 
 struct qemu_replay;
 
-struct qemu_replay_error {
-	unsigned line;
-	int code;
-	char message[160];
-};
-
 /*
  * Infers the devices and builds a busmap system with a PCI host configured as QEMU's:
  * memory and I/O spaces, the decode rule of opt (NULL: address 0 refused), every device.
@@ -141,7 +135,7 @@ struct qemu_replay_error {
  * mapped but never sized, a layout busmap refuses...: err says which line), -ENOMEM.
  */
 int qemu_replay_new(const struct qemu_trace *trace, const struct qemu_replay_options *opt,
-                    struct qemu_replay **out, struct qemu_replay_error *err);
+                    struct qemu_replay **out, struct qemu_error *err);
 void qemu_replay_free(struct qemu_replay *r);
 
 /*
@@ -149,7 +143,7 @@ void qemu_replay_free(struct qemu_replay *r);
  * the last call stopped. A divergence does not stop the replay: each write is compared on
  * its own. Returns 0, or a negative errno from busmap (err says at which line).
  */
-int qemu_replay_run(struct qemu_replay *r, unsigned until_line, struct qemu_replay_error *err);
+int qemu_replay_run(struct qemu_replay *r, unsigned until_line, struct qemu_error *err);
 const struct qemu_replay_result *qemu_replay_result(const struct qemu_replay *r);
 
 const struct qemu_replay_device *qemu_replay_devices(const struct qemu_replay *r, size_t *count);

@@ -135,7 +135,7 @@ static int store_intern(struct qemu_trace_store *s, const char *text, size_t len
 
 /* ---- errors ---- */
 
-static int fail(struct qemu_trace_error *err, unsigned line, int code, const char *fmt, ...)
+int qemu_error_set(struct qemu_error *err, unsigned line, int code, const char *fmt, ...)
 {
 	if (err) {
 		va_list ap;
@@ -281,7 +281,7 @@ static bool bdf(struct cursor *c, uint16_t *out)
 struct parser {
 	struct qemu_trace *trace;
 	struct qemu_trace_limits limits;
-	struct qemu_trace_error *err;
+	struct qemu_error *err;
 	unsigned line;
 	/* The line before: an event index, or none. A fold line repeats it. */
 	bool prev_is_event, prev_exists;
@@ -292,15 +292,15 @@ static int push(struct parser *ps, const struct qemu_trace_event *ev)
 {
 	struct qemu_trace *t = ps->trace;
 	if (t->count >= ps->limits.max_events)
-		return fail(ps->err, ps->line, -EFBIG, "more than %zu events",
-		            ps->limits.max_events);
+		return qemu_error_set(ps->err, ps->line, -EFBIG, "more than %zu events",
+		                      ps->limits.max_events);
 	if (t->count == t->capacity) {
 		size_t cap = t->capacity ? t->capacity * 2 : 256;
 		if (cap > ps->limits.max_events)
 			cap = ps->limits.max_events;
 		struct qemu_trace_event *e = realloc(t->events, cap * sizeof(*e));
 		if (!e)
-			return fail(ps->err, ps->line, -ENOMEM, "out of memory");
+			return qemu_error_set(ps->err, ps->line, -ENOMEM, "out of memory");
 		t->events = e;
 		t->capacity = cap;
 	}
@@ -316,10 +316,10 @@ static int intern(struct parser *ps, const char *s, size_t len, const char **out
 {
 	int ret = store_intern(ps->trace->store, s, len, out);
 	if (ret == -EFBIG)
-		return fail(ps->err, ps->line, ret, "more than %zu bytes of text",
-		            ps->limits.max_text);
+		return qemu_error_set(ps->err, ps->line, ret, "more than %zu bytes of text",
+		                      ps->limits.max_text);
 	if (ret)
-		return fail(ps->err, ps->line, ret, "out of memory");
+		return qemu_error_set(ps->err, ps->line, ret, "out of memory");
 	return 0;
 }
 
@@ -334,9 +334,9 @@ static int parse_cfg(struct parser *ps, struct cursor *c, enum qemu_trace_kind k
 	if (!(spaces(c) && token(c, &name, &len) && spaces(c) && bdf(c, &ev.bdf) && spaces(c) &&
 	      lit(c, "@") && hex(c, CONFIG_SPACE_SIZE - 1, &reg) && spaces(c) && lit(c, arrow) &&
 	      spaces(c) && hex(c, UINT32_MAX, &value) && end_of_line(c)))
-		return fail(ps->err, ps->line, -EBADMSG, "%s: expected %s at column %zu",
-		            qemu_trace_kind_name(kind), c->why ? c->why : "end of line",
-		            (size_t)(c->p - line_start) + 1);
+		return qemu_error_set(ps->err, ps->line, -EBADMSG, "%s: expected %s at column %zu",
+		                      qemu_trace_kind_name(kind), c->why ? c->why : "end of line",
+		                      (size_t)(c->p - line_start) + 1);
 	ev.reg = (uint16_t)reg;
 	ev.value = value;
 	int ret = intern(ps, name, len, &ev.text);
@@ -360,13 +360,13 @@ static int parse_map(struct parser *ps, struct cursor *c, enum qemu_trace_kind k
 	if (!(spaces(c) && token(c, &name, &len) && spaces(c) && bdf(c, &ev.bdf) && spaces(c) &&
 	      number(c, 10, 6, &bar) && lit(c, ",") && hex(c, UINT64_MAX, &addr) && lit(c, "+") &&
 	      hex(c, UINT64_MAX, &size) && end_of_line(c)))
-		return fail(ps->err, ps->line, -EBADMSG, "%s: expected %s at column %zu",
-		            qemu_trace_kind_name(kind), c->why ? c->why : "end of line",
-		            (size_t)(c->p - line_start) + 1);
+		return qemu_error_set(ps->err, ps->line, -EBADMSG, "%s: expected %s at column %zu",
+		                      qemu_trace_kind_name(kind), c->why ? c->why : "end of line",
+		                      (size_t)(c->p - line_start) + 1);
 	if (size == 0 || addr + (size - 1) < addr)
-		return fail(ps->err, ps->line, -EBADMSG,
-		            "%s: range 0x%llx+0x%llx is empty or wraps", qemu_trace_kind_name(kind),
-		            (unsigned long long)addr, (unsigned long long)size);
+		return qemu_error_set(
+		    ps->err, ps->line, -EBADMSG, "%s: range 0x%llx+0x%llx is empty or wraps",
+		    qemu_trace_kind_name(kind), (unsigned long long)addr, (unsigned long long)size);
 	ev.bar = (uint8_t)bar;
 	ev.addr = addr;
 	ev.size = size;
@@ -408,12 +408,13 @@ static int parse_mr(struct parser *ps, struct cursor *c, enum qemu_trace_kind ki
 	if (ok && !at_end(c))
 		ok = spaces(c) && lit(c, "name") && spaces(c) && quoted_name(c, &name, &len);
 	if (!ok || !end_of_line(c))
-		return fail(ps->err, ps->line, -EBADMSG, "%s: expected %s at column %zu",
-		            qemu_trace_kind_name(kind), c->why ? c->why : "end of line",
-		            (size_t)(c->p - line_start) + 1);
+		return qemu_error_set(ps->err, ps->line, -EBADMSG, "%s: expected %s at column %zu",
+		                      qemu_trace_kind_name(kind), c->why ? c->why : "end of line",
+		                      (size_t)(c->p - line_start) + 1);
 	if (size != 1 && size != 2 && size != 4 && size != 8)
-		return fail(ps->err, ps->line, -EBADMSG, "%s: access size %llu is not 1, 2, 4 or 8",
-		            qemu_trace_kind_name(kind), (unsigned long long)size);
+		return qemu_error_set(ps->err, ps->line, -EBADMSG,
+		                      "%s: access size %llu is not 1, 2, 4 or 8",
+		                      qemu_trace_kind_name(kind), (unsigned long long)size);
 	ev.width = (uint8_t)size;
 	int ret = intern(ps, name, len, &ev.text);
 	if (ret)
@@ -478,18 +479,19 @@ static int parse_console(struct parser *ps, struct cursor *c, const char *line_s
 	size_t len = 0;
 	char *buf = malloc((size_t)(c->end - c->p) + 1);
 	if (!buf)
-		return fail(ps->err, ps->line, -ENOMEM, "out of memory");
+		return qemu_error_set(ps->err, ps->line, -ENOMEM, "out of memory");
 	int ret = 0;
 	if (!(spaces(c) && console_text(c, buf, &len)))
-		ret = fail(ps->err, ps->line, -EBADMSG, "console: expected %s at column %zu",
-		           c->why ? c->why : "end of line", (size_t)(c->p - line_start) + 1);
+		ret = qemu_error_set(
+		    ps->err, ps->line, -EBADMSG, "console: expected %s at column %zu",
+		    c->why ? c->why : "end of line", (size_t)(c->p - line_start) + 1);
 	if (!ret) {
 		ret = store_copy(ps->trace->store, buf, len, &ev.text);
 		if (ret == -EFBIG)
-			ret = fail(ps->err, ps->line, ret, "more than %zu bytes of text",
-			           ps->limits.max_text);
+			ret = qemu_error_set(ps->err, ps->line, ret, "more than %zu bytes of text",
+			                     ps->limits.max_text);
 		else if (ret)
-			ret = fail(ps->err, ps->line, ret, "out of memory");
+			ret = qemu_error_set(ps->err, ps->line, ret, "out of memory");
 	}
 	free(buf);
 	if (ret)
@@ -502,16 +504,18 @@ static int parse_fold(struct parser *ps, struct cursor *c, const char *line_star
 {
 	uint64_t n;
 	if (!(spaces(c) && number(c, 10, UINT32_MAX, &n) && spaces(c) && lit(c, "more times")))
-		return fail(ps->err, ps->line, -EBADMSG, "repeat: expected %s at column %zu",
-		            c->why ? c->why : "end of line", (size_t)(c->p - line_start) + 1);
+		return qemu_error_set(
+		    ps->err, ps->line, -EBADMSG, "repeat: expected %s at column %zu",
+		    c->why ? c->why : "end of line", (size_t)(c->p - line_start) + 1);
 	if (!ps->prev_exists)
-		return fail(ps->err, ps->line, -EBADMSG, "repeat: no previous line to repeat");
+		return qemu_error_set(ps->err, ps->line, -EBADMSG,
+		                      "repeat: no previous line to repeat");
 	if (!ps->prev_is_event)
 		return 0; /* it repeats a line that was skipped */
 	struct qemu_trace_event *ev = &ps->trace->events[ps->prev_event];
 	if (n > UINT32_MAX - ev->repeat)
-		return fail(ps->err, ps->line, -EBADMSG, "repeat: count of line %u passes %u",
-		            ev->line, UINT32_MAX);
+		return qemu_error_set(ps->err, ps->line, -EBADMSG,
+		                      "repeat: count of line %u passes %u", ev->line, UINT32_MAX);
 	ev->repeat += (uint32_t)n;
 	if (ev->kind == QEMU_TRACE_CFG_READ)
 		ps->trace->stats.cfg_reads += n;
@@ -564,8 +568,9 @@ static int check_bytes(struct parser *ps, const char *s, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			return fail(ps->err, ps->line, -EBADMSG,
-			            "control byte 0x%02x at column %zu: not a text log", ch, i + 1);
+			return qemu_error_set(ps->err, ps->line, -EBADMSG,
+			                      "control byte 0x%02x at column %zu: not a text log",
+			                      ch, i + 1);
 	}
 	return 0;
 }
@@ -728,7 +733,7 @@ static const struct qemu_trace_event *find_pair(const struct qemu_trace *t, size
 	}
 }
 
-static int assign_widths(struct qemu_trace *t, struct qemu_trace_error *err)
+static int assign_widths(struct qemu_trace *t, struct qemu_error *err)
 {
 	for (size_t i = 0; i < t->count; i++) {
 		struct qemu_trace_event *e = &t->events[i];
@@ -744,12 +749,13 @@ static int assign_widths(struct qemu_trace *t, struct qemu_trace_error *err)
 		}
 		int w = qemu_trace_infer_width(e->reg, e->value);
 		if (w < 0)
-			return fail(
+			return qemu_error_set(
 			    err, e->line, -EBADMSG, "%s: no access at @0x%x can carry 0x%llx",
 			    qemu_trace_kind_name(e->kind), e->reg, (unsigned long long)e->value);
 		if (e->reg + (unsigned)w > CONFIG_SPACE_SIZE)
-			return fail(err, e->line, -EBADMSG, "%s: access at @0x%x passes 4 KiB",
-			            qemu_trace_kind_name(e->kind), e->reg);
+			return qemu_error_set(err, e->line, -EBADMSG,
+			                      "%s: access at @0x%x passes 4 KiB",
+			                      qemu_trace_kind_name(e->kind), e->reg);
 		e->width = (uint8_t)w;
 		e->width_source = QEMU_TRACE_WIDTH_INFERRED;
 		t->stats.width_inferred++;
@@ -808,7 +814,8 @@ static int parse_stream(FILE *in, struct parser *ps)
 		ps->line++;
 		ps->trace->stats.lines++;
 		if (memchr(lb.data, '\0', lb.len)) {
-			ret = fail(ps->err, ps->line, -EBADMSG, "NUL byte: not a text log");
+			ret =
+			    qemu_error_set(ps->err, ps->line, -EBADMSG, "NUL byte: not a text log");
 			break;
 		}
 		ret = parse_line(ps, lb.data, lb.len);
@@ -817,32 +824,32 @@ static int parse_stream(FILE *in, struct parser *ps)
 	}
 	free(lb.data);
 	if (ret == -EFBIG && (!ps->err || ps->err->code != -EFBIG))
-		return fail(ps->err, ps->line + 1, ret, "line longer than %zu bytes",
-		            ps->limits.max_line);
+		return qemu_error_set(ps->err, ps->line + 1, ret, "line longer than %zu bytes",
+		                      ps->limits.max_line);
 	if (ret == -EIO)
-		return fail(ps->err, 0, ret, "read error");
+		return qemu_error_set(ps->err, 0, ret, "read error");
 	if (ret == -ENOMEM)
-		return fail(ps->err, ps->line + 1, ret, "out of memory");
+		return qemu_error_set(ps->err, ps->line + 1, ret, "out of memory");
 	return ret;
 }
 
 int qemu_trace_parse(FILE *in, const struct qemu_trace_limits *limits, struct qemu_trace **out,
-                     struct qemu_trace_error *err)
+                     struct qemu_error *err)
 {
 	if (err)
-		*err = (struct qemu_trace_error){0};
+		*err = (struct qemu_error){0};
 	if (!in || !out)
-		return fail(err, 0, -EINVAL, "no stream or no result");
+		return qemu_error_set(err, 0, -EINVAL, "no stream or no result");
 	*out = NULL;
 	struct parser ps = {.err = err};
 	apply_limits(&ps.limits, limits);
 	ps.trace = calloc(1, sizeof(*ps.trace));
 	if (!ps.trace)
-		return fail(err, 0, -ENOMEM, "out of memory");
+		return qemu_error_set(err, 0, -ENOMEM, "out of memory");
 	ps.trace->store = store_new(ps.limits.max_text);
 	if (!ps.trace->store) {
 		qemu_trace_free(ps.trace);
-		return fail(err, 0, -ENOMEM, "out of memory");
+		return qemu_error_set(err, 0, -ENOMEM, "out of memory");
 	}
 	int ret = parse_stream(in, &ps);
 	if (!ret)

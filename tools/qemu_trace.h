@@ -103,11 +103,15 @@ struct qemu_trace_limits {
 	size_t max_text;   /* bytes of stored names and console text, default 256 MiB */
 };
 
-struct qemu_trace_error {
+struct qemu_error {
 	unsigned line; /* 0 when not tied to a line (I/O error, out of memory) */
 	int code;      /* the negative errno also returned */
 	char message[160];
 };
+
+/* Fills err (when not NULL) and returns code, for every reader of QEMU's output. */
+int qemu_error_set(struct qemu_error *err, unsigned line, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * Reads the whole stream. On success *out is a new trace (free it with qemu_trace_free).
@@ -115,7 +119,7 @@ struct qemu_trace_error {
  * -EFBIG (a limit was passed), -ENOMEM, -EIO (the stream failed). err may be NULL.
  */
 int qemu_trace_parse(FILE *in, const struct qemu_trace_limits *limits, struct qemu_trace **out,
-                     struct qemu_trace_error *err);
+                     struct qemu_error *err);
 void qemu_trace_free(struct qemu_trace *trace);
 
 /*

@@ -15,7 +15,7 @@
 #include "qemu_trace.h"
 
 static int parse_buf(const char *buf, size_t len, const struct qemu_trace_limits *limits,
-                     struct qemu_trace **out, struct qemu_trace_error *err)
+                     struct qemu_trace **out, struct qemu_error *err)
 {
 	FILE *f = fmemopen((void *)buf, len, "r");
 	assert_non_null(f);
@@ -27,7 +27,7 @@ static int parse_buf(const char *buf, size_t len, const struct qemu_trace_limits
 static struct qemu_trace *parse_ok(const char *text)
 {
 	struct qemu_trace *t = NULL;
-	struct qemu_trace_error err;
+	struct qemu_error err;
 	int ret = parse_buf(text, strlen(text), NULL, &t, &err);
 	if (ret)
 		print_message("unexpected error %d line %u: %s\n", ret, err.line, err.message);
@@ -40,7 +40,7 @@ static struct qemu_trace *parse_ok(const char *text)
 static void parse_bad(const char *text, int code, unsigned line, const char *needle)
 {
 	struct qemu_trace *t = (struct qemu_trace *)1;
-	struct qemu_trace_error err;
+	struct qemu_error err;
 	int ret = parse_buf(text, strlen(text), NULL, &t, &err);
 	if (ret != code || err.line != line || (needle && !strstr(err.message, needle)))
 		print_message("got %d line %u: %s\n", ret, err.line, err.message);
@@ -311,7 +311,7 @@ static void test_garbage(void **state)
 	(void)state;
 	static const char nul[] = "pci_cfg_read a 00:01.0 @0x0 -> 0x1\nabc\0def\n";
 	struct qemu_trace *t = NULL;
-	struct qemu_trace_error err;
+	struct qemu_error err;
 	assert_int_equal(parse_buf(nul, sizeof(nul) - 1, NULL, &t, &err), -EBADMSG);
 	assert_int_equal(err.line, 2);
 	assert_null(t);
@@ -351,7 +351,7 @@ static void test_limits(void **state)
 	(void)state;
 	struct qemu_trace_limits small = {.max_line = 64, .max_events = 2, .max_text = 4096};
 	struct qemu_trace *t = NULL;
-	struct qemu_trace_error err;
+	struct qemu_error err;
 	char longline[200];
 	memset(longline, 'a', sizeof(longline));
 	longline[sizeof(longline) - 1] = '\n';

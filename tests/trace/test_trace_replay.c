@@ -156,7 +156,7 @@ static struct qemu_trace *parse_text(struct run *run, const char *text, size_t l
 	FILE *f = fmemopen((void *)text, len, "r");
 	assert_non_null(f);
 	struct qemu_trace *t = NULL;
-	struct qemu_trace_error err;
+	struct qemu_error err;
 	int ret = qemu_trace_parse(f, NULL, &t, &err);
 	fclose(f);
 	if (ret)
@@ -169,7 +169,7 @@ static struct qemu_trace *parse_text(struct run *run, const char *text, size_t l
 static struct qemu_replay *start(const struct qemu_trace *t, struct run *run)
 {
 	struct qemu_replay *r = NULL;
-	struct qemu_replay_error err;
+	struct qemu_error err;
 	int ret = qemu_replay_new(t, &run->opt, &r, &err);
 	if (ret)
 		print_message("replay setup, line %u: %s\n", err.line, err.message);
@@ -180,7 +180,7 @@ static struct qemu_replay *start(const struct qemu_trace *t, struct run *run)
 
 static void run_until(struct qemu_replay *r, unsigned line)
 {
-	struct qemu_replay_error err;
+	struct qemu_error err;
 	int ret = qemu_replay_run(r, line, &err);
 	if (ret)
 		print_message("replay, line %u: %s\n", err.line, err.message);
@@ -241,7 +241,7 @@ static void check_mtree(struct qemu_replay *r, const char *dir, const char *file
 	free(p);
 	assert_non_null(f);
 	struct qemu_mtree m;
-	struct qemu_replay_error err;
+	struct qemu_error err;
 	int ret = qemu_mtree_parse(f, &m, &err);
 	fclose(f);
 	if (ret)

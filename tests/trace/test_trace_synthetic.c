@@ -26,7 +26,7 @@ static struct qemu_trace *parse(const char *text)
 	FILE *f = fmemopen((void *)text, strlen(text), "r");
 	assert_non_null(f);
 	struct qemu_trace *t = NULL;
-	struct qemu_trace_error err;
+	struct qemu_error err;
 	int ret = qemu_trace_parse(f, NULL, &t, &err);
 	fclose(f);
 	if (ret)
@@ -39,7 +39,7 @@ static struct qemu_replay *replay_all(const struct qemu_trace *t, bool decode_ze
 {
 	struct qemu_replay_options opt = {.decode_zero = decode_zero};
 	struct qemu_replay *r = NULL;
-	struct qemu_replay_error err;
+	struct qemu_error err;
 	int ret = qemu_replay_new(t, &opt, &r, &err);
 	if (ret)
 		print_message("setup line %u: %s\n", err.line, err.message);
@@ -226,7 +226,7 @@ static void test_unsized_bar(void **state)
 	                             "pci_cfg_write x 00:02.0 @0x4 <- 0x2\n"
 	                             "pci_update_mappings_add x 00:02.0 0,0x1000+0x40\n");
 	struct qemu_replay *r = (struct qemu_replay *)1;
-	struct qemu_replay_error err;
+	struct qemu_error err;
 	assert_int_equal(qemu_replay_new(t, NULL, &r, &err), -EBADMSG);
 	assert_null(r);
 	assert_int_equal(err.line, 3);
@@ -333,13 +333,13 @@ static void test_random_traces(void **state)
 		FILE *f = fmemopen(text, n, "r");
 		assert_non_null(f);
 		struct qemu_trace *t = NULL;
-		struct qemu_trace_error terr;
+		struct qemu_error terr;
 		int ret = qemu_trace_parse(f, NULL, &t, &terr);
 		fclose(f);
 		if (ret)
 			continue;
 		struct qemu_replay *r = NULL;
-		struct qemu_replay_error err;
+		struct qemu_error err;
 		if (qemu_replay_new(t, NULL, &r, &err) == 0) {
 			assert_int_equal(qemu_replay_run(r, 0, &err), 0);
 			struct qemu_replay_bar *bars;
@@ -387,7 +387,7 @@ static void parse_flat(const char *text, struct qemu_mtree *m)
 {
 	FILE *f = fmemopen((void *)text, strlen(text), "r");
 	assert_non_null(f);
-	struct qemu_replay_error err;
+	struct qemu_error err;
 	int ret = qemu_mtree_parse(f, m, &err);
 	fclose(f);
 	if (ret)
@@ -398,7 +398,7 @@ static void parse_flat(const char *text, struct qemu_mtree *m)
 static int compare(const struct qemu_mtree *m, const struct qemu_replay_bar *bars, size_t n,
                    unsigned *line)
 {
-	struct qemu_replay_error err;
+	struct qemu_error err;
 	int ret = qemu_mtree_compare(m, bars, n, &err);
 	if (ret)
 		print_message("expected difference, line %u: %s\n", err.line, err.message);
@@ -480,7 +480,7 @@ static void test_mtree_parse_errors(void **state)
 {
 	(void)state;
 	struct qemu_mtree m;
-	struct qemu_replay_error err;
+	struct qemu_error err;
 	const char bad[] =
 	    "FlatView #0\n AS \"memory\", root: system\n  00000000zz-1 (prio 0): x\n";
 	FILE *f = fmemopen((void *)bad, sizeof(bad) - 1, "r");
