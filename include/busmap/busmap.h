@@ -14,6 +14,7 @@
 
 #include <busmap/dispatch.h>
 #include <busmap/pci.h>
+#include <busmap/pci_alloc.h>
 #include <busmap/region.h>
 #include <busmap/space.h>
 #include <busmap/system.h>

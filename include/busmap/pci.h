@@ -131,6 +131,11 @@ BM_API bm_pci_func *bm_pci_host_bridge_func(bm_pci_host *host); /* NULL if none 
 BM_API bm_region *bm_pci_host_mem_region(bm_pci_host *host);
 BM_API bm_region *bm_pci_host_io_region(bm_pci_host *host);
 BM_API uint64_t bm_pci_host_io_limit(const bm_pci_host *host);
+/* Whether BARs at address 0 decode on this host. */
+BM_API bool bm_pci_host_decodes_zero(const bm_pci_host *host);
+/* The system the host was created on: bm_begin/bm_commit on it group configuration
+ * writes into one publication. */
+BM_API bm_system *bm_pci_host_system(const bm_pci_host *host);
 
 /* ---- map observer ---------------------------------------------------------------- */
 

@@ -384,3 +384,13 @@ uint64_t bm_pci_host_io_limit(const bm_pci_host *h)
 {
 	return h ? h->io_limit : 0;
 }
+
+bool bm_pci_host_decodes_zero(const bm_pci_host *h)
+{
+	return h && h->cfg.decode_zero;
+}
+
+bm_system *bm_pci_host_system(const bm_pci_host *h)
+{
+	return h ? h->sys : NULL;
+}
