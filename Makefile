@@ -61,6 +61,7 @@ check-tsan: $(BUILD_TSAN)/build.ninja
 
 bench: all
 	./$(BUILD)/bench/busmap-bench
+	./$(BUILD)/bench/busmap-pci-bench
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)

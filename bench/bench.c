@@ -13,19 +13,11 @@
  */
 #include "cases.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <math.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define TABLE_SIZE  (1u << 16) /* addresses per table: 512 KiB, a power of two */
 #define HOT_REGIONS 4096u      /* where hint, 2 threads and writer cases run */
@@ -447,153 +439,12 @@ static void callgrind_attach(const char *lbl, double total)
 	}
 }
 
-static void callgrind_read_dump(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char line[512], lbl[sizeof(line)] = "";
-	double total = NAN;
-	const char *trigger = "desc: Trigger: Client Request: ";
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (!strncmp(line, trigger, strlen(trigger)))
-			snprintf(lbl, sizeof(lbl), "%s", line + strlen(trigger));
-		else if (!strncmp(line, "summary: ", 9) || !strncmp(line, "totals: ", 8))
-			total = strtod(strchr(line, ' ') + 1, NULL);
-	}
-	fclose(f);
-	if (lbl[0] && !isnan(total))
-		callgrind_attach(lbl, total);
-}
-
-/* Reads the dumps, and removes them and the directory (kept when keep is set). */
-static int callgrind_collect(const char *dir, bool keep)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[PATH_MAX];
-	int dumps = 0;
-
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (!strncmp(e->d_name, "cg.out.", 7)) {
-			callgrind_read_dump(path);
-			dumps++;
-		}
-		if (!keep)
-			unlink(path);
-	}
-	closedir(d);
-	if (!keep)
-		rmdir(dir);
-	return dumps;
-}
-
-/* Runs argv (argv[0] looked up in PATH) with stdout on /dev/null. Returns its exit status
- * (256 if it died of a signal), or -errno when it could not be started. */
-static int run_quiet(char *const argv[])
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int status, err;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-	err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (err)
-		return -err;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -errno;
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 256;
-}
-
-static int callgrind_child(const char *dir, const char *exe)
-{
-	char out[PATH_MAX + 32], log[PATH_MAX + 32], path[PATH_MAX];
-	char *argv[] = {"valgrind",
-	                "--tool=callgrind",
-	                "--instr-atstart=no",
-	                "--collect-atstart=no",
-	                out,
-	                log,
-	                path,
-	                "--count-mode",
-	                NULL};
-
-	snprintf(out, sizeof(out), "--callgrind-out-file=%s/cg.out", dir);
-	snprintf(log, sizeof(log), "--log-file=%s/valgrind.log", dir);
-	snprintf(path, sizeof(path), "%s", exe);
-	return run_quiet(argv);
-}
-
-/* valgrind 3.19 cannot read clang's DWARF 5, and counting needs no debug info: retry on a
- * copy without it. */
-static int callgrind_child_stripped(const char *dir, const char *self)
-{
-	char copy[PATH_MAX + 32], src[PATH_MAX];
-	char *argv[] = {"objcopy", "--strip-debug", src, copy, NULL};
-
-	snprintf(src, sizeof(src), "%s", self);
-	snprintf(copy, sizeof(copy), "%s/busmap-bench", dir);
-	if (run_quiet(argv))
-		return 1;
-	return callgrind_child(dir, copy);
-}
-
-static bool log_mentions(const char *dir, const char *what)
-{
-	char path[PATH_MAX], line[512];
-	bool found = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/valgrind.log", dir);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, what) != NULL;
-	fclose(f);
-	return found;
-}
-
 static void callgrind_run(void)
 {
-	static char note[PATH_MAX + 96];
-	char dir[] = "/tmp/busmap-bench.XXXXXX", self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	int rc;
+	const char *why = icount_cg_run("busmap-bench", false, callgrind_attach);
 
-	if (n < 0 || !mkdtemp(dir)) {
-		icount_note = "cannot set up the callgrind run";
-		return;
-	}
-	self[n] = '\0';
-	rc = callgrind_child(dir, self);
-	if (rc > 0 && log_mentions(dir, "debuginfo reader"))
-		rc = callgrind_child_stripped(dir, self);
-	if (rc == -ENOENT) {
-		icount_note = "valgrind not found";
-		callgrind_collect(dir, false);
-		return;
-	}
-	if (rc) {
-		snprintf(note, sizeof(note), "valgrind --tool=callgrind failed (log kept in %s)",
-		         dir);
-		icount_note = note;
-		callgrind_collect(dir, true);
-		return;
-	}
-	if (callgrind_collect(dir, false) == 0)
-		icount_note = "callgrind wrote no dumps";
+	if (why)
+		icount_note = why;
 }
 
 /* ---- output ---- */

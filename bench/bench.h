@@ -89,6 +89,13 @@ bool icount_under_valgrind(void);
 void icount_cg_begin(void);
 /* Stops collecting and dumps the counts under label. */
 void icount_cg_end(const char *label);
+/* Re-runs this program as "valgrind --tool=callgrind ... <it> --count-mode" and hands each
+ * dump's label and instruction total to attach: the instructions of every thread, or with
+ * own_thread those of the thread that ran the count (the main thread). name names the
+ * temporary directory (in /tmp) and the program's copy when one is needed. Returns NULL,
+ * or why there are no counts. */
+const char *icount_cg_run(const char *name, bool own_thread,
+                          void (*attach)(const char *label, double total));
 
 /* Utilities (util.c). Memory in use by malloc, in bytes (mallinfo2). */
 size_t bench_heap_bytes(void);
