@@ -109,9 +109,11 @@ struct bm_region {
 	uint8_t *host;
 	bm_region *target;
 	uint64_t alias_offset;
-	unsigned alias_refs; /* aliases targeting this region */
-	bm_space *space;     /* set on a space's root */
-	struct bm_link link; /* in sys->regions */
+	unsigned alias_refs;       /* aliases targeting this region */
+	struct bm_link aliases;    /* ... the list of them */
+	struct bm_link alias_link; /* an alias: in target->aliases */
+	bm_space *space;           /* set on a space's root */
+	struct bm_link link;       /* in sys->regions */
 };
 
 static inline bm_region *bm_region_of_node(struct bm_itree_node *n)

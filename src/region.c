@@ -45,6 +45,7 @@ static int region_new(bm_system *sys, enum bm_region_kind kind, const char *name
 	r->ops.valid_sizes = BM_ACCESS_ALL;
 	r->ops.impl_sizes = BM_ACCESS_ALL;
 	bm_itree_init(&r->children);
+	bm_list_init(&r->aliases);
 	pthread_mutex_lock(&sys->lock);
 	r->id = ++sys->next_id;
 	bm_list_add_tail(&sys->regions, &r->link);
@@ -110,6 +111,7 @@ int bm_region_new_alias(bm_system *sys, const char *name, bm_region *target, uin
 	r->alias_offset = offset;
 	pthread_mutex_lock(&sys->lock);
 	target->alias_refs++;
+	bm_list_add_tail(&target->aliases, &r->alias_link);
 	pthread_mutex_unlock(&sys->lock);
 	return 0;
 }
@@ -388,8 +390,10 @@ static void undo_destroy(void *arg)
 	r->sys->doomed->bag.n = u->doomed_before;
 	r->name = u->name;
 	bm_list_add_tail(u->next, &r->link);
-	if (r->kind == BM_REGION_ALIAS)
+	if (r->kind == BM_REGION_ALIAS) {
 		r->target->alias_refs++;
+		bm_list_add_tail(&r->target->aliases, &r->alias_link);
+	}
 	for (size_t i = 0; i < u->nkids; i++)
 		put_back(&u->kids[i]);
 	put_back(&u->self);
@@ -424,8 +428,10 @@ int bm_region_destroy(bm_region *r)
 		if (r->parent)
 			unlink_child(r);
 		detach_children(r);
-		if (r->kind == BM_REGION_ALIAS)
+		if (r->kind == BM_REGION_ALIAS) {
 			r->target->alias_refs--;
+			bm_list_del(&r->alias_link);
+		}
 		bm_list_del(&r->link);
 		/* Readers may still hold it through the published view: free after the next
 		 * publication's grace period. */

@@ -3,9 +3,9 @@
  * Spaces, and the bookkeeping of what must be re-rendered.
  *
  * A change to a region dirties the window of the space that the region occupies, walked
- * up through its containers and clipped by each. A region that an alias shows may appear
- * anywhere, in any space, so a change under one dirties everything; aliases are few and
- * rarely change, while BAR moves never involve them.
+ * up through its containers and clipped by each, and, where an alias shows the region or
+ * one of its containers, walked on from the alias too: a BAR behind a PCI bridge shows
+ * through the bridge's window aliases, and moving it dirties just what it covers there.
  */
 #include "internal.h"
 #include "rcu.h"
@@ -42,14 +42,38 @@ void bm_mark_all(bm_system *sys)
 		BM_CONTAINER_OF(l, bm_space, link)->dirty_all = true;
 }
 
-void bm_mark_region(bm_region *r)
+/* How many alias crossings one mark may make before it gives up and dirties everything:
+ * aliases of aliases could otherwise multiply the walk. */
+#define MARK_BUDGET 64
+
+/* The part of target that alias al shows, [lo, hi] in target's coordinates, clipped to
+ * [a, b]; false if they do not meet. */
+static bool through_alias(const bm_region *al, uint64_t a, uint64_t b, uint64_t *lo, uint64_t *hi)
 {
-	uint64_t a = 0, b = r->last;
+	uint64_t first = al->alias_offset;
+	uint64_t last = al->last > UINT64_MAX - first ? UINT64_MAX : first + al->last;
+	*lo = a > first ? a : first;
+	*hi = b < last ? b : last;
+	return *lo <= *hi;
+}
+
+/* Marks [a, b] of r (in r's own coordinates) wherever it shows: up through its containers
+ * to a space's root, and through every alias that shows r or one of its containers. */
+static void mark_span(const bm_region *r, uint64_t a, uint64_t b, unsigned *budget)
+{
 	const bm_region *cur = r;
 	for (;;) {
-		if (cur->alias_refs) {
-			bm_mark_all(r->sys);
-			return;
+		for (const struct bm_link *l = cur->aliases.next; l != &cur->aliases; l = l->next) {
+			const bm_region *al = BM_CONTAINER_OF(l, bm_region, alias_link);
+			uint64_t lo, hi;
+			if (!through_alias(al, a, b, &lo, &hi))
+				continue;
+			if (*budget == 0) {
+				bm_mark_all(r->sys);
+				return;
+			}
+			--*budget;
+			mark_span(al, lo - al->alias_offset, hi - al->alias_offset, budget);
 		}
 		if (!cur->parent)
 			break;
@@ -64,6 +88,12 @@ void bm_mark_region(bm_region *r)
 	}
 	if (cur->space)
 		bm_mark_window(cur->space, a, b);
+}
+
+void bm_mark_region(bm_region *r)
+{
+	unsigned budget = MARK_BUDGET;
+	mark_span(r, 0, r->last, &budget);
 }
 
 int bm_space_new(bm_system *sys, const char *name, const char *root_name, bm_space **out)
