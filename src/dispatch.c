@@ -174,12 +174,8 @@ void bm_vcpu_stats(const bm_vcpu *vcpu, struct bm_vcpu_stats *out)
 	out->hint_hits = out->accesses > lookups ? out->accesses - lookups : 0;
 }
 
-static inline uint64_t size_mask(unsigned size)
-{
-	return UINT64_MAX >> (64 - 8 * size);
-}
-
-/* size_mask for the valid sizes, as one load: what a failing read leaves unset reads as. */
+/* All ones in size bytes, for the valid sizes, as one load: what a failing read leaves
+ * unset reads as, and what a write's value is cut to. */
 static const uint64_t ones[9] = {[1] = 0xff, [2] = 0xffff, [4] = 0xffffffff, [8] = UINT64_MAX};
 
 /* 1, 2, 4 or 8: bits 1, 2, 4 and 8 of 0x116. */
