@@ -1,5 +1,6 @@
-# A thin wrapper over meson. `make demo` runs the seed scenario; `make check` runs every
-# test, also under AddressSanitizer+UBSan and (the concurrency test) ThreadSanitizer.
+# A thin wrapper over meson. `make demo` runs the seed scenario (busmap demo); `make check`
+# runs every test, also under AddressSanitizer+UBSan and (the concurrency test)
+# ThreadSanitizer.
 # Both first install missing Debian packages when run as root, or say which are missing.
 
 BUILD      ?= build
@@ -43,7 +44,7 @@ $(BUILD_TSAN)/build.ninja: | deps
 		-Dbuildtype=debug -Dbench=false $(MESON_OPTS)
 
 demo: all
-	./$(BUILD)/examples/seed-demo
+	./$(BUILD)/tools/busmap/busmap demo
 
 check: check-plain check-asan check-tsan
 
