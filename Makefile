@@ -1,5 +1,5 @@
 # A thin wrapper over meson. `make demo` runs the seed scenario (busmap demo); `make check`
-# runs every test, also under AddressSanitizer+UBSan and (the concurrency test)
+# runs every test, also under AddressSanitizer+UBSan and (the threaded tests)
 # ThreadSanitizer.
 # Both first install missing Debian packages when run as root, or say which are missing.
 
