@@ -11,9 +11,7 @@
 static bool same_conflicts(const struct history *h, const struct hist_step *a,
                            const struct hist_step *b)
 {
-	return a->nconf == b->nconf &&
-	       (!a->nconf || memcmp(&h->conflicts[a->conf0], &h->conflicts[b->conf0],
-	                            a->nconf * sizeof(*h->conflicts)) == 0);
+	return a->nconf == b->nconf && hist_same_conflicts(h, a->conf0, b->conf0, a->nconf);
 }
 
 static void print_span(FILE *out, const struct history *h, size_t first, size_t last)

@@ -119,15 +119,35 @@ static int add_conflicts(struct history *h, const struct world *w, const struct 
 	return err;
 }
 
+/* Field by field: the records have padding, which memcmp would read. */
+bool hist_same_conflicts(const struct history *h, size_t a0, size_t b0, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct hist_conflict *a = &h->conflicts[a0 + i], *b = &h->conflicts[b0 + i];
+		if (a->winner != b->winner || a->loser != b->loser || a->io != b->io ||
+		    a->start != b->start || a->last != b->last)
+			return false;
+	}
+	return true;
+}
+
+static bool same_places(const struct history *h, size_t a0, size_t b0, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct hist_place *a = &h->places[a0 + i], *b = &h->places[b0 + i];
+		if (a->bar != b->bar || a->addr != b->addr)
+			return false;
+	}
+	return true;
+}
+
 /* Drops what this step appended when it equals the step before, sharing that one's. */
 static void share_if_unchanged(struct history *h, struct hist_step *s)
 {
 	const struct hist_step *p = h->nsteps ? &h->steps[h->nsteps - 1] : NULL;
 	bool same = p && p->nplace == s->nplace && p->nconf == s->nconf &&
-	            (!s->nplace || !memcmp(&h->places[p->place0], &h->places[s->place0],
-	                                   s->nplace * sizeof(*h->places))) &&
-	            (!s->nconf || !memcmp(&h->conflicts[p->conf0], &h->conflicts[s->conf0],
-	                                  s->nconf * sizeof(*h->conflicts)));
+	            same_places(h, p->place0, s->place0, s->nplace) &&
+	            hist_same_conflicts(h, p->conf0, s->conf0, s->nconf);
 	s->changed = p ? !same : (s->nplace || s->nconf);
 	if (!same)
 		return;

@@ -76,6 +76,9 @@ struct history {
 	size_t ncache;
 };
 
+/* Whether n conflicts from a0 equal n from b0. */
+bool hist_same_conflicts(const struct history *h, size_t a0, size_t b0, size_t n);
+
 /* Records the world's state now as the next step. Returns 0 or -ENOMEM. */
 int history_record(struct history *h, const struct world *w, unsigned line, const char *label);
 /* Records an access that the core flagged as landing in an overlap, during the step about
