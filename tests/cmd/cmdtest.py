@@ -301,7 +301,67 @@ def manpage(busmap, page):
             print(f"ok example {i}")
 
 
+# Golden outputs: (name, arguments), run from the source tree so that file names in the
+# output are the same everywhere. An argument "{trace}" needs the recorded traces; "{svg}"
+# is where a picture is written, and the picture is compared instead of stdout.
+GOLDEN = [
+    ("seed-replay", ["replay", "examples/seed-uboot.bm"]),
+    ("seed-replay-v", ["replay", "-v", "examples/seed-uboot.bm"]),
+    ("seed-mtree", ["replay", "--map=mtree", "examples/seed-uboot.bm"]),
+    ("seed-flat", ["replay", "--map=flat", "examples/seed-uboot.bm"]),
+    ("seed-json", ["replay", "--map=json", "examples/seed-uboot.bm"]),
+    ("seed-conflicts", ["conflicts", "examples/seed-uboot.bm"]),
+    ("seed-timeline.svg", ["timeline", "--svg", "{svg}", "examples/seed-uboot.bm"]),
+    ("x86-flat", ["replay", "--map=flat", "examples/x86-nvme-bridge.bm"]),
+    ("x86-json", ["replay", "--map=json", "examples/x86-nvme-bridge.bm"]),
+    ("virt-conflicts", ["conflicts", "examples/qemu-virt-overlap.bm"]),
+    ("demo", ["demo"]),
+    ("presets", ["presets"]),
+    ("trace-a-v", ["replay", "-v", "--map=flat",
+                   "--qemu-trace={trace}/a-arm64-uboot-net2-blk3/qemu-trace.log.gz"]),
+    ("trace-a-conflicts", ["conflicts",
+                           "--qemu-trace={trace}/a-arm64-uboot-net2-blk3/qemu-trace.log.gz"]),
+]
+
+
+def golden(busmap, srcdir, golden_dir, trace_root, update=""):
+    """Every subcommand and format against its recorded output; "update" rewrites them."""
+    busmap = os.path.abspath(busmap)
+    have_traces = os.path.isdir(trace_root)
+    checked = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, args in GOLDEN:
+            if any("{trace}" in a for a in args) and not have_traces:
+                continue
+            svg_path = os.path.join(tmp, "out.svg")
+            # The trace paths are given relative to the source tree too.
+            rel_traces = os.path.relpath(trace_root, srcdir)
+            argv = [a.replace("{svg}", svg_path).replace("{trace}", rel_traces) for a in args]
+            p = subprocess.run([busmap] + argv, capture_output=True, cwd=srcdir, timeout=300)
+            if p.returncode != 0:
+                raise Failure(f"busmap {' '.join(argv)}: exit {p.returncode}\n"
+                              f"{p.stderr.decode('utf-8', 'replace')[-2000:]}")
+            got = open(svg_path, "rb").read() if "{svg}" in args else p.stdout
+            path = os.path.join(golden_dir, name if name.endswith(".svg") else name + ".out")
+            if update == "update":
+                with open(path, "wb") as f:
+                    f.write(got)
+                continue
+            want = open(path, "rb").read()
+            if got != want:
+                g = got.decode("utf-8", "replace").splitlines()
+                w = want.decode("utf-8", "replace").splitlines()
+                first = next((i for i in range(min(len(g), len(w))) if g[i] != w[i]),
+                             min(len(g), len(w)))
+                raise Failure(f"busmap {' '.join(argv)} differs from {path} at line "
+                              f"{first + 1}:\n  expected: {w[first] if first < len(w) else '(end)'}"
+                              f"\n  actual:   {g[first] if first < len(g) else '(end)'}")
+            checked += 1
+    print(f"ok {checked} golden outputs" + ("" if have_traces else " (traces absent)"))
+
+
 CHECKS = {
+    "golden": golden,
     "diverge": diverge,
     "manpage": manpage,
     "examples": examples,
