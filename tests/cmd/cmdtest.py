@@ -208,6 +208,7 @@ def garbage_inputs(seed_text):
                                         for _ in range(20000)).encode()
     cases["long-line"] = b"host x86\nmmio.l " + b"1" * 200000 + b" -> 1\n"
     cases["long-line-no-newline"] = b"A" * (1 << 20)
+    cases["ten-megabyte-line"] = b"host x86\nnote " + b"x" * (10 << 20) + b"\n"
     cases["huge-hex"] = b"host x86\nmmio.l 0x" + b"f" * 40 + b" -> 1\n"
     cases["huge-decimal"] = b"host x86\nmmio.l " + b"9" * 30 + b" -> 1\n"
     cases["huge-size"] = b"host x86\ndevice 00:02.0 id 1:2 bar0 mem64 99999999999T\n"
