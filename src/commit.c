@@ -426,11 +426,12 @@ int bm_publish(bm_system *sys)
 	} else {
 		for (size_t i = 0; i < n; i++)
 			publish_space(&sc[i]);
-		/* Destroyed regions are out of every view only now. */
-		bm_reclaimer_push(sys->reclaimer, sys->doomed);
-		sys->doomed = NULL;
 		for (size_t i = 0; i < n; i++)
 			notify_space(&sc[i]);
+		/* Destroyed regions are out of every view only now, and the notifications,
+		 * which name them among the conflicts that ended, are done. */
+		bm_reclaimer_push(sys->reclaimer, sys->doomed);
+		sys->doomed = NULL;
 	}
 	for (size_t i = 0; i < k; i++)
 		release_space(&sc[i]);

@@ -363,7 +363,6 @@ struct unmade {
 	size_t nkids;
 	struct bm_link *next; /* its place in the system's list */
 	size_t doomed_before;
-	char *name;
 };
 
 static int unmade_prepare(bm_region *r, struct unmade *u)
@@ -378,7 +377,6 @@ static int unmade_prepare(bm_region *r, struct unmade *u)
 		u->kids[u->nkids++] = placement_of(bm_region_of_node(c));
 	u->self = placement_of(r);
 	u->next = r->link.next;
-	u->name = r->name;
 	u->doomed_before = r->sys->doomed->bag.n;
 	return 0;
 }
@@ -388,7 +386,6 @@ static void undo_destroy(void *arg)
 	struct unmade *u = arg;
 	bm_region *r = u->self.r;
 	r->sys->doomed->bag.n = u->doomed_before;
-	r->name = u->name;
 	bm_list_add_tail(u->next, &r->link);
 	if (r->kind == BM_REGION_ALIAS) {
 		r->target->alias_refs++;
@@ -433,10 +430,9 @@ int bm_region_destroy(bm_region *r)
 			bm_list_del(&r->alias_link);
 		}
 		bm_list_del(&r->link);
-		/* Readers may still hold it through the published view: free after the next
-		 * publication's grace period. */
+		/* Readers may still hold it through the published view, and dumps of that view
+		 * still name it: free both after the next publication's grace period. */
 		bm_garbage_add(&sys->doomed->bag, r->name);
-		r->name = NULL;
 		bm_garbage_add(&sys->doomed->bag, r);
 	}
 	err = bm_change_end_undo(sys, err, undo_destroy, &u);

@@ -388,6 +388,30 @@ static void test_ram_region(void **state)
 	assert_int_equal(bm_region_kind(ram), BM_REGION_RAM);
 }
 
+/* A region destroyed inside an open transaction is still in the published view, and a dump
+ * of that view must still name it: the name goes with the region, after the next
+ * publication's grace period. */
+static void test_destroyed_region_named_until_published(void **state)
+{
+	struct env *e = *state;
+	struct probe p = {0};
+	bm_region *r = new_io(e, "doomed", 0x10, &p);
+	assert_int_equal(bm_region_add(e->root, r, 0x100, 0), 0);
+	assert_int_equal(bm_begin(e->sys), 0);
+	assert_int_equal(bm_region_destroy(r), 0);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(bm_space_dump_flat(e->mem, f), 0);
+	fclose(f);
+	assert_non_null(strstr(text, "(prio 0, i/o): doomed"));
+	free(text);
+	assert_int_equal(bm_commit(e->sys), 0);
+	uint64_t v;
+	assert_int_equal(bm_read(e->vcpu, e->mem, 0x100, 1, &v), BM_ACCESS_UNASSIGNED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +435,8 @@ int main(void)
 	                                    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_conflicts, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_ram_region, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_destroyed_region_named_until_published, env_setup,
+	                                    env_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
