@@ -369,8 +369,9 @@ static int create_function(bm_pci_bus *bus, struct device *d, struct qemu_error 
 	fill_desc(&desc, d);
 	uint16_t bdf = d->pub.bdf;
 	int ret = bm_pci_func_new(bus, QEMU_TRACE_DEV(bdf), QEMU_TRACE_FN(bdf), &desc, &d->func);
+	/* A layout no function can have (the PCI layer says -EINVAL) is the trace's fault. */
 	if (ret)
-		return qemu_error_set(err, d->pub.first_line, ret,
+		return qemu_error_set(err, d->pub.first_line, ret == -ENOMEM ? ret : -EBADMSG,
 		                      "busmap refuses %02x:%02x.%x (%s) as inferred: error %d",
 		                      QEMU_TRACE_BUS(bdf), QEMU_TRACE_DEV(bdf), QEMU_TRACE_FN(bdf),
 		                      d->pub.name, ret);
