@@ -6,12 +6,13 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
+BUILD_FUZZ ?= build-fuzz
 MESON_OPTS ?=
 
 DEB_PACKAGES := meson ninja-build pkg-config gcc clang liburcu-dev libcmocka-dev \
 		libbsd-dev valgrind libclang-rt-dev python3
 
-.PHONY: all deps demo check check-plain check-asan check-tsan bench clean
+.PHONY: all deps demo check check-plain check-asan check-tsan check-fuzz bench clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -43,10 +44,13 @@ $(BUILD_TSAN)/build.ninja: | deps
 	CC=clang meson setup $(BUILD_TSAN) -Db_sanitize=thread -Db_lundef=false \
 		-Dbuildtype=debug -Dbench=false $(MESON_OPTS)
 
+$(BUILD_FUZZ)/build.ninja: | deps
+	CC=clang meson setup $(BUILD_FUZZ) -Dfuzz=true -Db_lundef=false -Dbench=false $(MESON_OPTS)
+
 demo: all
 	./$(BUILD)/tools/busmap/busmap demo
 
-check: check-plain check-asan check-tsan
+check: check-plain check-asan check-tsan check-fuzz
 
 check-plain: all
 	meson test -C $(BUILD) --print-errorlogs
@@ -60,9 +64,14 @@ check-tsan: $(BUILD_TSAN)/build.ninja
 	ninja -C $(BUILD_TSAN)
 	TSAN_OPTIONS=halt_on_error=1 meson test -C $(BUILD_TSAN) --suite concurrency --print-errorlogs
 
+# Each libFuzzer target for 20 seconds on its corpus (tests/fuzz/run.sh for long runs).
+check-fuzz: $(BUILD_FUZZ)/build.ninja
+	ninja -C $(BUILD_FUZZ)
+	meson test -C $(BUILD_FUZZ) --suite fuzz --print-errorlogs
+
 bench: all
 	./$(BUILD)/bench/busmap-bench
 	./$(BUILD)/bench/busmap-pci-bench
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ)

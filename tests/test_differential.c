@@ -2,12 +2,12 @@
 /*
  * Differential test of the flat view.
  *
- * Random sequences of region operations are applied both to the library and to a small
- * reference model kept in this file. After every outermost commit, each space's published
- * view (bm_space_flat), dispatch (bm_read/bm_write through a bm_vcpu) and listener events
- * are compared with what the model computes by applying space.h's rules directly to its
- * own copy of the region tree. Every operation's return code is compared with the one
- * region.h documents for the model's state.
+ * Random sequences of region operations are applied both to the library and to the small
+ * reference model of tests/model, which the fuzz targets share. After every outermost
+ * commit, each space's published view (bm_space_flat), dispatch (bm_read/bm_write through a
+ * bm_vcpu) and listener events are compared with what the model computes by applying
+ * space.h's rules directly to its own copy of the region tree. Every operation's return
+ * code is compared with the one region.h documents for the model's state.
  *
  * The model is naive on purpose (linear scans, one recursive descent per address) so that
  * it shares neither code nor cleverness with the incremental renderer it checks.
@@ -22,6 +22,9 @@
 
 #include <cmocka.h>
 
+/* The model is compiled into this test, which its build lists as a single source. */
+#include "model/model.c"
+#include "model/model.h"
 #include <busmap/busmap.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -32,8 +35,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-__extension__ typedef __int128 i128;
 
 #define MAXN            36 /* model slots, the two space roots included */
 #define EPISODES        80
@@ -82,49 +83,9 @@ static void trace(const char *fmt, ...)
 		fprintf(stderr, "  %s\n", slot);
 }
 
-/* ------------------------------------------------------------------ model */
+_Static_assert(MAXN <= MODEL_MAXN, "the model has fewer slots than the test uses");
 
-struct mnode {
-	bool live;
-	enum bm_region_kind kind;
-	bm_region *r;
-	char name[16];
-	uintptr_t id;    /* opaque of io regions, content key of ram regions */
-	uint64_t size;   /* BM_SIZE_ALL stands for 2^64 */
-	int parent;      /* slot of the container, -1 if none */
-	uint64_t offset; /* in the parent */
-	int priority;
-	bool enabled;
-	uint64_t seq; /* of the latest add or move: among equal priorities the highest wins */
-	int target;   /* alias */
-	uint64_t alias_offset;
-	uint8_t *host; /* ram: the buffer, valid for host_cap bytes */
-	uint64_t host_cap;
-	/* Rebuilt before each check: enabled children in the order the rules try them. */
-	int kids[MAXN];
-	int nkids;
-};
-
-struct u64vec {
-	uint64_t *v;
-	size_t n, cap;
-};
-
-static void u64_push(struct u64vec *b, uint64_t x)
-{
-	if (b->n == b->cap) {
-		b->cap = b->cap ? 2 * b->cap : 256;
-		b->v = realloc(b->v, b->cap * sizeof(*b->v));
-		if (!b->v)
-			abort();
-	}
-	b->v[b->n++] = x;
-}
-
-struct rvec {
-	struct bm_flat_range *v;
-	size_t n, cap;
-};
+/* ------------------------------------------------------------------ state */
 
 struct lstate {
 	bm_listener *l;
@@ -147,12 +108,9 @@ static struct {
 	bm_system *sys;
 	bm_space *space[2];
 	bm_vcpu *vcpu;
-	struct mnode m[MAXN];
-	int maxn;
-	uint64_t W; /* most offsets and sizes are below this, so overlaps are frequent */
-	int prange; /* priorities are drawn in [-prange, prange] */
-	uint64_t seq;
-	uintptr_t next_id;
+	struct model M; /* slots 0 and 1 are the roots of space 0 and 1 */
+	uint64_t W;     /* most offsets and sizes are below this, so overlaps are frequent */
+	int prange;     /* priorities are drawn in [-prange, prange] */
 	int depth;
 	bool listener_ok; /* a listener call may happen now */
 	bool in_teardown;
@@ -179,266 +137,22 @@ static void fail_report(const char *file, int line, const char *cond, const char
 		}                                                                                  \
 	} while (0)
 
-static uint64_t last_rel(uint64_t size)
-{
-	return size == BM_SIZE_ALL ? UINT64_MAX : size - 1;
-}
-
-/* Whether [off, off + size) stays below 2^64 (region.h's -ERANGE condition). */
-static bool fits(uint64_t off, uint64_t size)
-{
-	return last_rel(size) <= UINT64_MAX - off;
-}
-
-static const char *rname(const bm_region *r)
-{
-	if (!r)
-		return "(unassigned)";
-	for (int i = 0; i < T.maxn; i++)
-		if (T.m[i].live && T.m[i].r == r)
-			return T.m[i].name;
-	return "(unknown region)";
-}
-
-static uint8_t io_byte(uintptr_t id, uint64_t off)
-{
-	return (uint8_t)((id * 0x9e3779b97f4a7c15u + off * 0xc2b2ae3d27d4eb4fu) >> 56);
-}
-
-static uint8_t ram_byte(uintptr_t id, uint64_t off)
-{
-	return (uint8_t)(io_byte(id, off) ^ 0xa5);
-}
-
-static bool is_container(int n)
-{
-	return T.m[n].kind == BM_REGION_CONTAINER;
-}
-
-/* Whether b can be reached from a through children and alias targets (a itself included):
- * adding a into b would then make a loop. */
-static bool reaches(int a, int b)
-{
-	if (a == b)
-		return true;
-	if (T.m[a].kind == BM_REGION_ALIAS)
-		return reaches(T.m[a].target, b);
-	if (is_container(a))
-		for (int i = 0; i < T.maxn; i++)
-			if (T.m[i].live && T.m[i].parent == a && reaches(i, b))
-				return true;
-	return false;
-}
-
-static bool targeted(int n)
-{
-	for (int i = 0; i < T.maxn; i++)
-		if (T.m[i].live && T.m[i].kind == BM_REGION_ALIAS && T.m[i].target == n)
-			return true;
-	return false;
-}
-
-static void build_kids(void)
-{
-	for (int i = 0; i < T.maxn; i++)
-		T.m[i].nkids = 0;
-	for (int i = 0; i < T.maxn; i++) {
-		struct mnode *c = &T.m[i];
-		if (!c->live || c->parent < 0 || !c->enabled)
-			continue;
-		struct mnode *p = &T.m[c->parent];
-		/* insertion sort by (priority desc, seq desc): the order in which the rules
-		 * let siblings claim an address */
-		int k = p->nkids++;
-		while (k > 0) {
-			const struct mnode *o = &T.m[p->kids[k - 1]];
-			if (o->priority > c->priority ||
-			    (o->priority == c->priority && o->seq > c->seq))
-				break;
-			p->kids[k] = p->kids[k - 1];
-			k--;
-		}
-		p->kids[k] = i;
-	}
-}
-
-/*
- * What region n shows at x (relative to n): the rules of space.h, applied literally.
- * A disabled region is invisible wherever it is reached from, so a disabled alias target
- * or space root shows nothing, as in QEMU, whose render_memory_region tests enabled on
- * entry for the target of an alias too. The target's own offset plays no part: an alias
- * places its target itself (QEMU subtracts alias->addr before adding it back).
- */
-static bool model_lookup(int n, uint64_t x, int *node, uint64_t *off)
-{
-	const struct mnode *m = &T.m[n];
-
-	if (!m->enabled || x > last_rel(m->size))
-		return false;
-	switch (m->kind) {
-	case BM_REGION_IO:
-	case BM_REGION_RAM:
-		*node = n;
-		*off = x;
-		return true;
-	case BM_REGION_ALIAS:
-		if (x > UINT64_MAX - m->alias_offset)
-			return false;
-		return model_lookup(m->target, x + m->alias_offset, node, off);
-	case BM_REGION_CONTAINER:
-		for (int i = 0; i < m->nkids; i++) {
-			const struct mnode *c = &T.m[m->kids[i]];
-			if (x >= c->offset && x - c->offset <= last_rel(c->size) &&
-			    model_lookup(m->kids[i], x - c->offset, node, off))
-				return true;
-		}
-		return false;
-	}
-	return false;
-}
-
-/* Every address where what some region shows begins or ends, along every path (aliases
- * show a region at several places): the lookup is uniform between two of them. */
-static void collect_bps(int n, i128 base, i128 lo, i128 hi, struct u64vec *b)
-{
-	const struct mnode *m = &T.m[n];
-	i128 s = base, e = base + (i128)last_rel(m->size);
-
-	if (!m->enabled)
-		return;
-	if (s < lo)
-		s = lo;
-	if (e > hi)
-		e = hi;
-	if (s > e)
-		return;
-	u64_push(b, (uint64_t)s);
-	if (e < (i128)UINT64_MAX)
-		u64_push(b, (uint64_t)(e + 1));
-	if (m->kind == BM_REGION_CONTAINER)
-		for (int i = 0; i < m->nkids; i++)
-			collect_bps(m->kids[i], base + T.m[m->kids[i]].offset, s, e, b);
-	else if (m->kind == BM_REGION_ALIAS)
-		collect_bps(m->target, base - (i128)m->alias_offset, s, e, b);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static void rvec_push(struct rvec *a, const struct bm_flat_range *r)
-{
-	if (a->n == a->cap) {
-		a->cap = a->cap ? 2 * a->cap : 64;
-		a->v = realloc(a->v, a->cap * sizeof(*a->v));
-		if (!a->v)
-			abort();
-	}
-	a->v[a->n++] = *r;
-}
-
-static void rvec_copy(struct rvec *dst, const struct rvec *src)
-{
-	dst->n = 0;
-	for (size_t i = 0; i < src->n; i++)
-		rvec_push(dst, &src->v[i]);
-}
-
-static bool range_eq(const struct bm_flat_range *a, const struct bm_flat_range *b)
-{
-	return a->start == b->start && a->last == b->last && a->region == b->region &&
-	       a->offset == b->offset && a->conflict == b->conflict;
-}
-
-/* Index of the range of sorted, disjoint a that contains x, or -1. */
-static long rvec_find(const struct rvec *a, uint64_t x)
-{
-	size_t lo = 0, hi = a->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (a->v[mid].last < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < a->n && a->v[lo].start <= x ? (long)lo : -1;
-}
-
-static bool rvec_has(const struct rvec *a, const struct bm_flat_range *r)
-{
-	long i = rvec_find(a, r->start);
-	return i >= 0 && range_eq(&a->v[i], r);
-}
-
-/* The model's flat view of space s: its assigned ranges, merged where the region and the
- * offsets continue (the simplification QEMU applies). */
-static void model_view(int s, struct rvec *out, struct u64vec *ids)
-{
-	static struct u64vec b;
-	int node = -1;
-	uint64_t off = 0;
-
-	out->n = 0;
-	if (ids)
-		ids->n = 0;
-	b.n = 0;
-	u64_push(&b, 0);
-	collect_bps(s, 0, 0, (i128)UINT64_MAX, &b);
-	qsort(b.v, b.n, sizeof(*b.v), cmp_u64);
-	for (size_t i = 0; i < b.n; i++) {
-		if (i > 0 && b.v[i] == b.v[i - 1])
-			continue;
-		size_t j = i + 1;
-		while (j < b.n && b.v[j] == b.v[i])
-			j++;
-		uint64_t last = j < b.n ? b.v[j] - 1 : UINT64_MAX;
-		if (!model_lookup(s, b.v[i], &node, &off))
-			continue;
-		struct bm_flat_range r = {b.v[i], last, T.m[node].r, off, false};
-		struct bm_flat_range *p = out->n ? &out->v[out->n - 1] : NULL;
-		if (p && p->region == r.region && p->last + 1 == r.start &&
-		    p->offset + (p->last - p->start) + 1 == r.offset)
-			p->last = r.last;
-		else {
-			rvec_push(out, &r);
-			if (ids)
-				u64_push(ids, T.m[node].kind == BM_REGION_IO ? T.m[node].id : 0);
-		}
-	}
-}
-
 /* ------------------------------------------------------------------ failure report */
 
 static void dump_model(FILE *f)
 {
-	static const char *kinds[] = {"io", "ram", "container", "alias"};
-
 	fprintf(f, "model (depth %d):\n", T.depth);
-	for (int i = 0; i < T.maxn; i++) {
-		const struct mnode *m = &T.m[i];
-		if (!m->live)
-			continue;
-		fprintf(f,
-		        "  %-6s %-9s size %#" PRIx64 " parent %-6s off %#" PRIx64
-		        " prio %d %s seq %" PRIu64,
-		        m->name, kinds[m->kind], m->size,
-		        m->parent >= 0 ? T.m[m->parent].name : "-", m->offset, m->priority,
-		        m->enabled ? "on" : "OFF", m->seq);
-		if (m->kind == BM_REGION_ALIAS)
-			fprintf(f, " -> %s+%#" PRIx64, T.m[m->target].name, m->alias_offset);
-		fprintf(f, "\n");
-	}
+	model_dump(&T.M, f);
 }
 
 static void print_rvec(FILE *f, const char *title, const struct rvec *a)
 {
-	fprintf(f, "%s (%zu ranges):\n", title, a->n);
-	for (size_t i = 0; i < a->n && i < 64; i++)
-		fprintf(f, "  [%#" PRIx64 ", %#" PRIx64 "] %s +%#" PRIx64 "%s\n", a->v[i].start,
-		        a->v[i].last, rname(a->v[i].region), a->v[i].offset,
-		        a->v[i].conflict ? " conflict" : "");
+	model_print_rvec(&T.M, f, title, a);
+}
+
+static const char *rname(const bm_region *r)
+{
+	return model_rname(&T.M, r);
 }
 
 static void fail_report(const char *file, int line, const char *cond, const char *fmt, ...)
@@ -463,8 +177,8 @@ static void fail_report(const char *file, int line, const char *cond, const char
 			continue;
 		struct rvec want = {0};
 		char title[64];
-		build_kids();
-		model_view(s, &want, NULL);
+		model_build_kids(&T.M);
+		model_view(&T.M, s, &want, NULL, NULL);
 		snprintf(title, sizeof(title), "space %d, model", s);
 		print_rvec(stderr, title, &want);
 		free(want.v);
@@ -504,7 +218,7 @@ static int io_read(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size, 
 	log_access(opaque, vcpu, offset, size, false, 0);
 	*value = 0;
 	for (unsigned i = 0; i < size && i < 8; i++)
-		*value |= (uint64_t)io_byte((uintptr_t)opaque, offset + i) << (8 * i);
+		*value |= (uint64_t)model_io_byte((uintptr_t)opaque, offset + i) << (8 * i);
 	return 0;
 }
 
@@ -577,36 +291,10 @@ static void listener_fn(void *arg, bm_space *space, const struct bm_flat_range *
 		if (rc != -EDEADLK)
 			lbad(ls, "bm_synchronize from a listener returned %d, not -EDEADLK", rc);
 	}
-	for (size_t i = 0; i < nremoved; i++) {
-		long k = rvec_find(c, removed[i].start);
-		if (k < 0 || !range_eq(&c->v[k], &removed[i])) {
-			lbad(ls,
-			     "removed [%#" PRIx64 ", %#" PRIx64 "] %s +%#" PRIx64
-			     " (event %zu of %zu removed, %zu added), which the listener never "
-			     "saw added",
-			     removed[i].start, removed[i].last, rname(removed[i].region),
-			     removed[i].offset, i, nremoved, nadded);
-			continue;
-		}
-		memmove(&c->v[k], &c->v[k + 1], (c->n - (size_t)k - 1) * sizeof(*c->v));
-		c->n--;
-	}
-	for (size_t i = 0; i < nadded; i++) {
-		const struct bm_flat_range *r = &added[i];
-		size_t k = 0;
-		while (k < c->n && c->v[k].start < r->start)
-			k++;
-		if (r->start > r->last || (k > 0 && c->v[k - 1].last >= r->start) ||
-		    (k < c->n && c->v[k].start <= r->last)) {
-			lbad(ls,
-			     "added [%#" PRIx64 ", %#" PRIx64 "] %s overlaps a range still present",
-			     r->start, r->last, rname(r->region));
-			continue;
-		}
-		rvec_push(c, r);
-		memmove(&c->v[k + 1], &c->v[k], (c->n - k - 1) * sizeof(*c->v));
-		c->v[k] = *r;
-	}
+	char prefix[32];
+	snprintf(prefix, sizeof(prefix), "op %lu: ", T.op);
+	model_listener_apply(&T.M, c, removed, nremoved, added, nadded, ls->bad, sizeof(ls->bad),
+	                     prefix);
 	ls->nremoved += nremoved;
 	ls->nadded += nadded;
 }
@@ -634,10 +322,10 @@ static void check_read(int s, uint64_t addr, unsigned size)
 		int node;
 		uint64_t off;
 		uint8_t byte = 0xff;
-		if (a >= addr && model_lookup(s, a, &node, &off)) {
-			const struct mnode *m = &T.m[node];
+		if (a >= addr && model_lookup(&T.M, s, a, &node, &off)) {
+			const struct mnode *m = &T.M.m[node];
 			if (m->kind == BM_REGION_IO) {
-				byte = io_byte(m->id, off);
+				byte = model_io_byte(m->id, off);
 				/* the log is in no promised order: find this byte's call */
 				bool found = false;
 				for (unsigned k = 0; k < T.nlog && !found; k++)
@@ -675,11 +363,11 @@ static void check_write(int s, uint64_t addr)
 	int node;
 	uint64_t off;
 	uint8_t v = (uint8_t)rnd();
-	bool hit = model_lookup(s, addr, &node, &off);
+	bool hit = model_lookup(&T.M, s, addr, &node, &off);
 	uint8_t saved = 0;
 
-	if (hit && T.m[node].kind == BM_REGION_RAM)
-		saved = T.m[node].host[off];
+	if (hit && T.M.m[node].kind == BM_REGION_RAM)
+		saved = T.M.m[node].host[off];
 	T.nlog = 0;
 	int rc = bm_write(T.vcpu, T.space[s], addr, 1, v);
 	T.dispatched++;
@@ -690,7 +378,7 @@ static void check_write(int s, uint64_t addr)
 		      s, addr, rc, T.nlog);
 		return;
 	}
-	const struct mnode *m = &T.m[node];
+	const struct mnode *m = &T.M.m[node];
 	CHECK(rc == 0, "space %d write1 at %#" PRIx64 " (%s+%#" PRIx64 ") returned %d", s, addr,
 	      m->name, off, rc);
 	if (m->kind == BM_REGION_IO) {
@@ -728,7 +416,7 @@ static void check_space(int s)
 	static struct u64vec ids;
 	struct lstate *ls = &T.ls[s];
 
-	model_view(s, &want, &ids);
+	model_view(&T.M, s, &want, &ids, NULL);
 	got.n = 0;
 	uint64_t gen = bm_space_flat(T.space[s], collect_fn, &got);
 
@@ -742,8 +430,8 @@ static void check_space(int s)
 		          bm_region_kind(r->region) == BM_REGION_RAM,
 		      "space %d: range at %#" PRIx64 " names a non-terminal region %s", s, r->start,
 		      rname(r->region));
-		CHECK(last_rel(bm_region_size(r->region)) - r->offset >= r->last - r->start &&
-		          r->offset <= last_rel(bm_region_size(r->region)),
+		CHECK(model_last_rel(bm_region_size(r->region)) - r->offset >= r->last - r->start &&
+		          r->offset <= model_last_rel(bm_region_size(r->region)),
 		      "space %d: range [%#" PRIx64 ", %#" PRIx64 "] runs past the end of %s", s,
 		      r->start, r->last, rname(r->region));
 		if (i == 0)
@@ -831,16 +519,16 @@ static void check_space(int s)
 			uint64_t a = pts[k];
 			int node;
 			uint64_t off;
-			bool hit = model_lookup(s, a, &node, &off);
+			bool hit = model_lookup(&T.M, s, a, &node, &off);
 			long j = rvec_find(&got, a);
 			CHECK(hit == (j >= 0) &&
-			          (!hit || (got.v[j].region == T.m[node].r &&
+			          (!hit || (got.v[j].region == T.M.m[node].r &&
 			                    got.v[j].offset + (a - got.v[j].start) == off)),
 			      "space %d at %#" PRIx64 ": view has %s+%#" PRIx64
 			      ", model %s+%#" PRIx64,
 			      s, a, j >= 0 ? rname(got.v[j].region) : "(unassigned)",
 			      j >= 0 ? got.v[j].offset + (a - got.v[j].start) : 0,
-			      hit ? T.m[node].name : "(unassigned)", hit ? off : 0);
+			      hit ? T.M.m[node].name : "(unassigned)", hit ? off : 0);
 			check_read(s, a, 1);
 		}
 	}
@@ -862,7 +550,7 @@ static void check_space(int s)
 static void check_all(void)
 {
 	T.checks++;
-	build_kids();
+	model_build_kids(&T.M);
 	for (int s = 0; s < 2; s++)
 		if (T.space[s])
 			check_space(s);
@@ -915,8 +603,8 @@ static void check_unpublished(void)
 
 static int free_slot(void)
 {
-	for (int i = 2; i < T.maxn; i++)
-		if (!T.m[i].live)
+	for (int i = 2; i < T.M.maxn; i++)
+		if (!T.M.m[i].live)
 			return i;
 	return -1;
 }
@@ -925,25 +613,30 @@ static int free_slot(void)
 static int pick(bool (*pred)(int), bool roots)
 {
 	int c[MAXN], n = 0;
-	for (int i = roots ? 0 : 2; i < T.maxn; i++)
-		if (T.m[i].live && (!pred || pred(i)))
+	for (int i = roots ? 0 : 2; i < T.M.maxn; i++)
+		if (T.M.m[i].live && (!pred || pred(i)))
 			c[n++] = i;
 	return n ? c[rnd_below((uint64_t)n)] : -1;
 }
 
+static bool p_container(int i)
+{
+	return model_is_container(&T.M, i);
+}
+
 static bool p_parentless(int i)
 {
-	return T.m[i].parent < 0;
+	return T.M.m[i].parent < 0;
 }
 
 static bool p_parented(int i)
 {
-	return T.m[i].parent >= 0;
+	return T.M.m[i].parent >= 0;
 }
 
 static bool p_alias(int i)
 {
-	return T.m[i].kind == BM_REGION_ALIAS;
+	return T.M.m[i].kind == BM_REGION_ALIAS;
 }
 
 static uint64_t rand_size(void)
@@ -965,12 +658,12 @@ static uint64_t rand_offset(int p, uint64_t size)
 	unsigned k = (unsigned)rnd_below(100);
 	if (k < 6) {
 		/* around the highest offset that fits: -ERANGE one byte later */
-		return UINT64_MAX - last_rel(size) + rnd_below(5) - 2;
+		return UINT64_MAX - model_last_rel(size) + rnd_below(5) - 2;
 	}
 	if (k < 20) {
 		int o = pick(p_parented, false);
 		if (o >= 0) {
-			const struct mnode *m = &T.m[o];
+			const struct mnode *m = &T.M.m[o];
 			switch (rnd_below(3)) {
 			case 0:
 				return m->offset;
@@ -981,7 +674,7 @@ static uint64_t rand_offset(int p, uint64_t size)
 			}
 		}
 	}
-	uint64_t ps = T.m[p].size;
+	uint64_t ps = T.M.m[p].size;
 	uint64_t lim = ps == BM_SIZE_ALL || ps > T.W ? T.W : ps + ps / 4 + 1;
 	return rnd_below(lim);
 }
@@ -992,7 +685,6 @@ static int rand_prio(void)
 }
 
 /* Checks an operation's return code against the set the model allows. */
-#define E_BIT(e) (UINT64_C(1) << (e))
 static void expect_rc(const char *what, int rc, uint64_t errs)
 {
 	bool ok = errs ? (rc < 0 && -rc < 64 && (errs & E_BIT(-rc))) : rc == 0;
@@ -1009,8 +701,8 @@ static void expect_rc(const char *what, int rc, uint64_t errs)
 /* After a successful change, the writer-side accessors must agree with the model. */
 static void check_attrs(int n)
 {
-	const struct mnode *m = &T.m[n];
-	bm_region *parent = m->parent >= 0 ? T.m[m->parent].r : NULL;
+	const struct mnode *m = &T.M.m[n];
+	bm_region *parent = m->parent >= 0 ? T.M.m[m->parent].r : NULL;
 
 	CHECK(bm_region_size(m->r) == m->size && bm_region_parent(m->r) == parent &&
 	          bm_region_enabled(m->r) == m->enabled && bm_region_kind(m->r) == m->kind,
@@ -1028,22 +720,7 @@ static void check_attrs(int n)
 
 static void init_node(int n, enum bm_region_kind kind, uint64_t size)
 {
-	struct mnode *m = &T.m[n];
-	uint8_t *host = m->host;
-	uint64_t cap = m->host_cap;
-	static const char *pfx[] = {"io", "ram", "c", "a"};
-
-	memset(m, 0, sizeof(*m));
-	m->host = host; /* ram buffers stay with their slot until the episode ends */
-	m->host_cap = cap;
-	m->live = true;
-	m->kind = kind;
-	m->size = size;
-	m->parent = -1;
-	m->enabled = true;
-	m->target = -1;
-	m->id = ++T.next_id;
-	snprintf(m->name, sizeof(m->name), "%s%u", pfx[kind], (unsigned)m->id);
+	model_init_node(&T.M, n, kind, size);
 }
 
 /* Checks a creation's result and records the region in slot n. */
@@ -1052,15 +729,15 @@ static void created(int n, const char *what, int rc, bm_region *r, uint64_t size
 	trace("%s = %d", what, rc);
 	expect_rc(what, rc, size == 0 ? E_BIT(EINVAL) : 0);
 	if (rc) {
-		T.m[n].live = false;
+		T.M.m[n].live = false;
 		return;
 	}
 	CHECK(r != NULL, "%s succeeded without a region", what);
-	T.m[n].r = r;
+	T.M.m[n].r = r;
 	check_attrs(n);
-	if (T.m[n].kind == BM_REGION_IO)
-		CHECK(bm_region_opaque(r) == (void *)T.m[n].id, "%s: opaque not kept", what);
-	CHECK(strcmp(bm_region_name(r), T.m[n].name) == 0, "%s: name not kept", what);
+	if (T.M.m[n].kind == BM_REGION_IO)
+		CHECK(bm_region_opaque(r) == (void *)T.M.m[n].id, "%s: opaque not kept", what);
+	CHECK(strcmp(bm_region_name(r), T.M.m[n].name) == 0, "%s: name not kept", what);
 }
 
 /* Each do_* applies one operation with given arguments to the library and the model and
@@ -1072,7 +749,7 @@ static int do_create(int n, enum bm_region_kind kind, uint64_t size)
 	int rc;
 
 	init_node(n, kind, size);
-	struct mnode *m = &T.m[n];
+	struct mnode *m = &T.M.m[n];
 	if (kind == BM_REGION_IO) {
 		rc = bm_region_new_io(T.sys, m->name, size, &io_ops, (void *)m->id, &r);
 	} else if (kind == BM_REGION_RAM) {
@@ -1086,7 +763,7 @@ static int do_create(int n, enum bm_region_kind kind, uint64_t size)
 			m->host_cap = cap;
 		}
 		for (uint64_t i = 0; i < m->host_cap; i++)
-			m->host[i] = ram_byte(m->id, i);
+			m->host[i] = model_ram_byte(m->id, i);
 		rc = bm_region_new_ram(T.sys, m->name, size, m->host, &r);
 	} else {
 		rc = bm_region_new_container(T.sys, m->name, size, &r);
@@ -1102,11 +779,11 @@ static int do_create_alias(int n, int t, uint64_t aoff, uint64_t size)
 	char what[128];
 
 	init_node(n, BM_REGION_ALIAS, size);
-	T.m[n].target = t;
-	T.m[n].alias_offset = aoff;
-	int rc = bm_region_new_alias(T.sys, T.m[n].name, T.m[t].r, aoff, size, &r);
+	T.M.m[n].target = t;
+	T.M.m[n].alias_offset = aoff;
+	int rc = bm_region_new_alias(T.sys, T.M.m[n].name, T.M.m[t].r, aoff, size, &r);
 	snprintf(what, sizeof(what), "new_alias(%s -> %s+%#" PRIx64 ", size %#" PRIx64 ")",
-	         T.m[n].name, T.m[t].name, aoff, size);
+	         T.M.m[n].name, T.M.m[t].name, aoff, size);
 	created(n, what, rc, r, size);
 	return rc ? -1 : n;
 }
@@ -1132,12 +809,12 @@ static void op_create(void)
 		int t = pick(NULL, chance(8));
 		if (t < 0)
 			return;
-		const struct mnode *tm = &T.m[t];
+		const struct mnode *tm = &T.M.m[t];
 		uint64_t aoff = tm->size == BM_SIZE_ALL || tm->size > T.W
 		                    ? rnd_below(T.W)
 		                    : rnd_below(tm->size + tm->size / 8 + 1);
 		/* a window reaching past 2^64 in its target has no documented meaning */
-		if (size && !fits(aoff, size))
+		if (size && !model_fits(aoff, size))
 			size = 1 + rnd_below(T.W);
 		do_create_alias(n, t, aoff, size);
 	}
@@ -1146,28 +823,17 @@ static void op_create(void)
 static void do_add(int p, int c, uint64_t off, int prio)
 {
 	char what[160];
-	uint64_t errs = 0;
+	uint64_t errs = model_add_errs(&T.M, p, c, off);
 
-	if (!is_container(p))
-		errs |= E_BIT(ENOTDIR);
-	if (T.m[c].parent >= 0)
-		errs |= E_BIT(EEXIST);
-	if (reaches(c, p))
-		errs |= E_BIT(ELOOP);
-	if (!fits(off, T.m[c].size))
-		errs |= E_BIT(ERANGE);
-	snprintf(what, sizeof(what), "add(%s <- %s @%#" PRIx64 " prio %d)", T.m[p].name,
-	         T.m[c].name, off, prio);
+	snprintf(what, sizeof(what), "add(%s <- %s @%#" PRIx64 " prio %d)", T.M.m[p].name,
+	         T.M.m[c].name, off, prio);
 	T.listener_ok = T.depth == 0;
-	int rc = bm_region_add(T.m[p].r, T.m[c].r, off, prio);
+	int rc = bm_region_add(T.M.m[p].r, T.M.m[c].r, off, prio);
 	T.listener_ok = false;
 	trace("%s = %d", what, rc);
 	expect_rc(what, rc, errs);
 	if (rc == 0) {
-		T.m[c].parent = p;
-		T.m[c].offset = off;
-		T.m[c].priority = prio;
-		T.m[c].seq = ++T.seq;
+		model_add(&T.M, p, c, off, prio);
 		check_attrs(c);
 	}
 }
@@ -1186,26 +852,26 @@ static void op_add(void)
 	else if (k < 62)
 		p = 1;
 	else if (k < 95)
-		p = pick(is_container, false);
+		p = pick(p_container, false);
 	else
 		p = pick(NULL, true); /* anything: -ENOTDIR, or -ELOOP through an alias */
-	if (p < 0 || !T.m[p].live)
+	if (p < 0 || !T.M.m[p].live)
 		p = 0;
-	do_add(p, c, rand_offset(p, T.m[c].size), rand_prio());
+	do_add(p, c, rand_offset(p, T.M.m[c].size), rand_prio());
 }
 
 static void do_del(int n)
 {
 	char what[64];
 
-	snprintf(what, sizeof(what), "del(%s)", T.m[n].name);
+	snprintf(what, sizeof(what), "del(%s)", T.M.m[n].name);
 	T.listener_ok = T.depth == 0;
-	int rc = bm_region_del(T.m[n].r);
+	int rc = bm_region_del(T.M.m[n].r);
 	T.listener_ok = false;
 	trace("%s = %d", what, rc);
-	expect_rc(what, rc, T.m[n].parent < 0 ? E_BIT(ENOENT) : 0);
+	expect_rc(what, rc, model_del_errs(&T.M, n));
 	if (rc == 0) {
-		T.m[n].parent = -1;
+		model_del(&T.M, n);
 		check_attrs(n);
 	}
 }
@@ -1220,14 +886,10 @@ static void op_del(void)
 
 static void do_move(int n, uint64_t off)
 {
-	struct mnode *m = &T.m[n];
+	struct mnode *m = &T.M.m[n];
 	char what[96];
-	uint64_t errs = 0;
+	uint64_t errs = model_move_errs(&T.M, n, off);
 
-	if (m->parent < 0)
-		errs |= E_BIT(ENOENT);
-	if (!fits(off, m->size))
-		errs |= E_BIT(ERANGE);
 	snprintf(what, sizeof(what), "move(%s @%#" PRIx64 ")", m->name, off);
 	T.listener_ok = T.depth == 0;
 	int rc = bm_region_move(m->r, off);
@@ -1235,8 +897,7 @@ static void do_move(int n, uint64_t off)
 	trace("%s = %d", what, rc);
 	expect_rc(what, rc, errs);
 	if (rc == 0) {
-		m->offset = off;
-		m->seq = ++T.seq;
+		model_move(&T.M, n, off);
 		check_attrs(n);
 	}
 }
@@ -1247,7 +908,7 @@ static void op_move(void)
 
 	if (n < 0)
 		return;
-	const struct mnode *m = &T.m[n];
+	const struct mnode *m = &T.M.m[n];
 	/* the same offset still makes the region the newest of its priority */
 	do_move(n, m->parent >= 0 && chance(25)
 	               ? m->offset
@@ -1258,13 +919,13 @@ static void do_enable(int n, bool en)
 {
 	char what[64];
 
-	snprintf(what, sizeof(what), "set_enabled(%s, %d)", T.m[n].name, en);
+	snprintf(what, sizeof(what), "set_enabled(%s, %d)", T.M.m[n].name, en);
 	T.listener_ok = T.depth == 0;
-	int rc = bm_region_set_enabled(T.m[n].r, en);
+	int rc = bm_region_set_enabled(T.M.m[n].r, en);
 	T.listener_ok = false;
 	trace("%s = %d", what, rc);
 	expect_rc(what, rc, 0);
-	T.m[n].enabled = en;
+	T.M.m[n].enabled = en;
 	check_attrs(n);
 }
 
@@ -1274,20 +935,20 @@ static void op_enable(void)
 	int n = pick(NULL, chance(3));
 
 	if (n >= 0)
-		do_enable(n, chance(30) ? T.m[n].enabled : !T.m[n].enabled);
+		do_enable(n, chance(30) ? T.M.m[n].enabled : !T.M.m[n].enabled);
 }
 
 static void do_priority(int n, int prio)
 {
 	char what[64];
 
-	snprintf(what, sizeof(what), "set_priority(%s, %d)", T.m[n].name, prio);
+	snprintf(what, sizeof(what), "set_priority(%s, %d)", T.M.m[n].name, prio);
 	T.listener_ok = T.depth == 0;
-	int rc = bm_region_set_priority(T.m[n].r, prio);
+	int rc = bm_region_set_priority(T.M.m[n].r, prio);
 	T.listener_ok = false;
 	trace("%s = %d", what, rc);
 	expect_rc(what, rc, 0);
-	T.m[n].priority = prio; /* not a move: the add-or-move order is kept */
+	T.M.m[n].priority = prio; /* not a move: the add-or-move order is kept */
 	check_attrs(n);
 }
 
@@ -1296,24 +957,16 @@ static void op_priority(void)
 	int n = pick(NULL, false);
 
 	if (n >= 0)
-		do_priority(n, chance(20) ? T.m[n].priority : rand_prio());
+		do_priority(n, chance(20) ? T.M.m[n].priority : rand_prio());
 }
 
 static void do_resize(int n, uint64_t size)
 {
-	struct mnode *m = &T.m[n];
+	struct mnode *m = &T.M.m[n];
 	char what[96];
-	uint64_t errs = 0, maybe = 0;
+	uint64_t maybe;
+	uint64_t errs = model_resize_errs(&T.M, n, size, &maybe);
 
-	if (size == 0)
-		errs |= E_BIT(EINVAL);
-	else if (!fits(m->offset, size)) {
-		/* a parentless region has no documented "current offset": either answer */
-		if (m->parent >= 0)
-			errs |= E_BIT(ERANGE);
-		else
-			maybe = E_BIT(ERANGE);
-	}
 	snprintf(what, sizeof(what), "resize(%s, %#" PRIx64 ")", m->name, size);
 	T.listener_ok = T.depth == 0;
 	int rc = bm_region_resize(m->r, size);
@@ -1333,20 +986,20 @@ static void op_resize(void)
 
 	if (n < 0)
 		return;
-	const struct mnode *m = &T.m[n];
+	const struct mnode *m = &T.M.m[n];
 	uint64_t size = chance(3) ? 0 : rand_size();
 	if (chance(10) && m->parent >= 0) /* aim at the last size that fits, or one more */
 		size = UINT64_MAX - m->offset + rnd_below(2);
 	if (m->kind == BM_REGION_RAM && size > m->host_cap)
 		size = 1 + rnd_below(m->host_cap);
-	if (m->kind == BM_REGION_ALIAS && size && !fits(m->alias_offset, size))
+	if (m->kind == BM_REGION_ALIAS && size && !model_fits(m->alias_offset, size))
 		size = 1 + rnd_below(T.W);
 	do_resize(n, size);
 }
 
 static void do_alias_offset(int n, uint64_t aoff)
 {
-	struct mnode *m = &T.m[n];
+	struct mnode *m = &T.M.m[n];
 	char what[96];
 
 	snprintf(what, sizeof(what), "set_alias_offset(%s, %#" PRIx64 ")", m->name, aoff);
@@ -1354,7 +1007,7 @@ static void do_alias_offset(int n, uint64_t aoff)
 	int rc = bm_region_set_alias_offset(m->r, aoff);
 	T.listener_ok = false;
 	trace("%s = %d", what, rc);
-	expect_rc(what, rc, m->kind == BM_REGION_ALIAS ? 0 : E_BIT(EINVAL));
+	expect_rc(what, rc, model_alias_offset_errs(&T.M, n));
 	if (rc == 0)
 		m->alias_offset = aoff;
 }
@@ -1365,13 +1018,13 @@ static void op_alias_offset(void)
 
 	if (n < 0)
 		return;
-	const struct mnode *m = &T.m[n];
+	const struct mnode *m = &T.M.m[n];
 	uint64_t aoff = rnd_below(T.W);
 	if (m->kind == BM_REGION_ALIAS) {
-		uint64_t ts = T.m[m->target].size;
+		uint64_t ts = T.M.m[m->target].size;
 		if (ts != BM_SIZE_ALL && ts <= T.W)
 			aoff = rnd_below(ts + ts / 8 + 1);
-		if (!fits(aoff, m->size))
+		if (!model_fits(aoff, m->size))
 			aoff = 0;
 	}
 	do_alias_offset(n, aoff);
@@ -1379,8 +1032,8 @@ static void op_alias_offset(void)
 
 static void do_destroy(int n)
 {
-	struct mnode *m = &T.m[n];
-	bool busy = targeted(n);
+	struct mnode *m = &T.M.m[n];
+	uint64_t errs = model_destroy_errs(&T.M, n);
 	char what[64];
 
 	snprintf(what, sizeof(what), "destroy(%s)", m->name);
@@ -1388,14 +1041,9 @@ static void do_destroy(int n)
 	int rc = bm_region_destroy(m->r);
 	T.listener_ok = false;
 	trace("%s = %d", what, rc);
-	expect_rc(what, rc, busy ? E_BIT(EBUSY) : 0);
-	if (rc)
-		return;
-	m->live = false;
-	m->r = NULL;
-	for (int i = 0; i < T.maxn; i++)
-		if (T.m[i].live && T.m[i].parent == n)
-			T.m[i].parent = -1;
+	expect_rc(what, rc, errs);
+	if (rc == 0)
+		model_destroy(&T.M, n);
 }
 
 static void op_destroy(void)
@@ -1516,7 +1164,7 @@ static void episode_setup(void)
 	static const int maxns[] = {8, 16, MAXN};
 
 	T.W = windows[rnd_below(3)];
-	T.maxn = maxns[rnd_below(3)];
+	T.M.maxn = maxns[rnd_below(3)];
 	T.prange = (int)rnd_below(4);
 	T.depth = 0;
 	T.cb_bad[0] = 0;
@@ -1526,18 +1174,8 @@ static void episode_setup(void)
 		snprintf(name, sizeof(name), "root%d", s);
 		CHECK(bm_space_new(T.sys, s ? "io" : "memory", name, &T.space[s]) == 0,
 		      "bm_space_new failed");
-		struct mnode *m = &T.m[s];
-		uint8_t *host = m->host;
-		memset(m, 0, sizeof(*m));
-		m->host = host;
-		m->live = true;
-		m->kind = BM_REGION_CONTAINER;
-		m->r = bm_space_root(T.space[s]);
-		m->size = BM_SIZE_ALL;
-		m->parent = -1;
-		m->enabled = true;
-		m->target = -1;
-		snprintf(m->name, sizeof(m->name), "%s", name);
+		struct mnode *m = &T.M.m[s];
+		model_init_root(&T.M, s, bm_space_root(T.space[s]), name);
 		CHECK(m->r && bm_region_size(m->r) == BM_SIZE_ALL &&
 		          bm_region_kind(m->r) == BM_REGION_CONTAINER,
 		      "space root is not a 2^64-byte container");
@@ -1549,7 +1187,7 @@ static void episode_setup(void)
 		T.ls[s].l = NULL;
 	}
 	for (int i = 2; i < MAXN; i++)
-		T.m[i].live = false;
+		T.M.m[i].live = false;
 	CHECK(bm_vcpu_new(T.sys, 0, NULL, &T.vcpu) == 0, "bm_vcpu_new failed");
 	for (int s = 0; s < 2; s++)
 		if (chance(85))
@@ -1565,7 +1203,7 @@ static void episode_teardown(void)
 
 	/* Freeing a space detaches what it held; the other space must not notice unless it
 	 * showed the freed root through an alias, which the model then no longer has. */
-	if (chance(30) && !targeted(1)) {
+	if (chance(30) && !model_targeted(&T.M, 1)) {
 		if (T.ls[1].l && chance(50)) {
 			CHECK(bm_listener_remove(T.ls[1].l) == 0, "bm_listener_remove failed");
 			T.ls[1].l = NULL;
@@ -1579,10 +1217,10 @@ static void episode_teardown(void)
 		CHECK(rc == 0, "bm_space_free returned %d", rc);
 		T.space[1] = NULL;
 		T.ls[1].l = NULL;
-		T.m[1].live = false;
-		for (int i = 2; i < T.maxn; i++)
-			if (T.m[i].live && T.m[i].parent == 1)
-				T.m[i].parent = -1;
+		T.M.m[1].live = false;
+		for (int i = 2; i < T.M.maxn; i++)
+			if (T.M.m[i].live && T.M.m[i].parent == 1)
+				T.M.m[i].parent = -1;
 		check_all();
 	}
 
@@ -1604,16 +1242,16 @@ static void episode_teardown(void)
 		}
 	/* some regions destroyed explicitly, the rest left to bm_system_free */
 	T.in_teardown = true;
-	for (int i = 2; i < T.maxn; i++)
-		if (T.m[i].live && !targeted(i) && chance(50)) {
+	for (int i = 2; i < T.M.maxn; i++)
+		if (T.M.m[i].live && !model_targeted(&T.M, i) && chance(50)) {
 			T.listener_ok = true;
-			int rc = bm_region_destroy(T.m[i].r);
+			int rc = bm_region_destroy(T.M.m[i].r);
 			T.listener_ok = false;
-			CHECK(rc == 0, "destroy(%s) at teardown returned %d", T.m[i].name, rc);
-			T.m[i].live = false;
-			for (int j = 0; j < T.maxn; j++)
-				if (T.m[j].live && T.m[j].parent == i)
-					T.m[j].parent = -1;
+			CHECK(rc == 0, "destroy(%s) at teardown returned %d", T.M.m[i].name, rc);
+			T.M.m[i].live = false;
+			for (int j = 0; j < T.M.maxn; j++)
+				if (T.M.m[j].live && T.M.m[j].parent == i)
+					T.M.m[j].parent = -1;
 		}
 	T.listener_ok = true;
 	int rc = bm_system_free(T.sys);
@@ -1623,7 +1261,7 @@ static void episode_teardown(void)
 	T.sys = NULL;
 	T.space[0] = T.space[1] = NULL;
 	for (int i = 0; i < MAXN; i++)
-		T.m[i].live = false;
+		T.M.m[i].live = false;
 }
 
 /* A hang inside the library (a lock never released, a loop that never ends) would
@@ -1697,10 +1335,11 @@ static void test_random_differential(void **state)
 	fprintf(stderr, "differential: %lu operations, %lu checks in %.2f s\n", T.ops_total,
 	        T.checks, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	for (int i = 0; i < MAXN; i++) {
-		free(T.m[i].host);
-		T.m[i].host = NULL;
-		T.m[i].host_cap = 0;
+		free(T.M.m[i].host);
+		T.M.m[i].host = NULL;
+		T.M.m[i].host_cap = 0;
 	}
+	model_release(&T.M);
 }
 
 /* ------------------------------------------------------------------ documented errors */
