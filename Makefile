@@ -1,6 +1,6 @@
 # A thin wrapper over meson. `make demo` runs the seed scenario (busmap demo); `make check`
 # runs every test, also under AddressSanitizer+UBSan and (the threaded tests)
-# ThreadSanitizer.
+# ThreadSanitizer, then each fuzz target for a short run.
 # Both first install missing Debian packages when run as root, or say which are missing.
 
 BUILD      ?= build
