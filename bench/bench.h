@@ -77,6 +77,18 @@ enum icount_mode {
 	ICOUNT_PERF,      /* perf_event_open on the measuring thread */
 	ICOUNT_CALLGRIND, /* this process runs under callgrind in --count-mode */
 };
+
+/* What both runners take on the command line (options.c). */
+struct bench_opts {
+	bool json, quick, verbose, count_mode;
+	enum icount_mode icount;
+	bool icount_auto;
+};
+/* 0, or -1 for an unknown argument. */
+int bench_parse_args(struct bench_opts *o, int argc, char **argv);
+/* perf if the counter opens; else callgrind if it can be used; else none. Returns why
+ * instructions will not be counted when the caller asked for a counter, or "". */
+const char *bench_choose_icount(struct bench_opts *o);
 /* -1 when the hardware counter cannot be opened. */
 int icount_perf_open(void);
 void icount_perf_start(int fd);

@@ -64,12 +64,6 @@ static const struct params params_count = {
 static const struct pcib_impl *const impls[] = {&pcib_busmap, &pcib_busmap_qsbr, &pcib_baseline};
 #define NIMPLS (sizeof(impls) / sizeof(impls[0]))
 
-struct opts {
-	bool json, quick, verbose, count_mode;
-	enum icount_mode icount;
-	bool icount_auto;
-};
-
 struct result {
 	const char *kase;
 	const char *impl;
@@ -79,7 +73,7 @@ struct result {
 
 static struct result results[MAX_RESULTS];
 static size_t nresults;
-static struct opts opts;
+static struct bench_opts opts;
 static const struct params *P;
 static const char *icount_note = "";
 static double load_at_start = NAN;
@@ -499,69 +493,13 @@ static void usage(FILE *f)
 	           "  -v        progress on stderr\n");
 }
 
-static int parse_instr(const char *v)
-{
-	opts.icount_auto = !strcmp(v, "auto");
-	if (opts.icount_auto || !strcmp(v, "perf"))
-		opts.icount = ICOUNT_PERF;
-	else if (!strcmp(v, "callgrind"))
-		opts.icount = ICOUNT_CALLGRIND;
-	else if (!strcmp(v, "none"))
-		opts.icount = ICOUNT_NONE;
-	else
-		return -1;
-	return 0;
-}
-
-static int parse_args(int argc, char **argv)
-{
-	parse_instr("auto");
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "--json"))
-			opts.json = true;
-		else if (!strcmp(a, "--quick"))
-			opts.quick = true;
-		else if (!strcmp(a, "--count-mode"))
-			opts.count_mode = true;
-		else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
-			opts.verbose = true;
-		else if (!strncmp(a, "--instr=", 8) && !parse_instr(a + 8))
-			continue;
-		else
-			return -1;
-	}
-	return 0;
-}
-
-/* perf if the counter opens; else callgrind if it can be used; else none. */
-static void choose_icount(void)
-{
-	int fd;
-
-	if (opts.icount == ICOUNT_PERF) {
-		fd = icount_perf_open();
-		if (fd >= 0) {
-			icount_perf_close(fd);
-			return;
-		}
-		opts.icount = opts.icount_auto ? ICOUNT_CALLGRIND : ICOUNT_NONE;
-		icount_note = opts.icount_auto ? "" : "perf_event_open failed";
-	}
-	if (opts.icount == ICOUNT_CALLGRIND && !icount_callgrind_built()) {
-		opts.icount = ICOUNT_NONE;
-		icount_note = "built without valgrind/callgrind.h";
-	}
-}
-
 int main(int argc, char **argv)
 {
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return 0;
 	}
-	if (parse_args(argc, argv)) {
+	if (bench_parse_args(&opts, argc, argv)) {
 		usage(stderr);
 		return 2;
 	}
@@ -572,7 +510,7 @@ int main(int argc, char **argv)
 	P = opts.count_mode ? &params_count : opts.quick ? &params_quick : &params_full;
 	if (!opts.count_mode) {
 		load_at_start = read_load();
-		choose_icount();
+		icount_note = bench_choose_icount(&opts);
 	}
 	for (size_t d = 0; d < sizeof(device_counts) / sizeof(device_counts[0]); d++)
 		run_devices(device_counts[d]);

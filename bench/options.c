@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The options both benchmark runners take, and the choice of instruction counter.
+ */
+#include "bench.h"
+
+#include <string.h>
+
+static int parse_instr(struct bench_opts *o, const char *v)
+{
+	o->icount_auto = !strcmp(v, "auto");
+	if (o->icount_auto || !strcmp(v, "perf"))
+		o->icount = ICOUNT_PERF;
+	else if (!strcmp(v, "callgrind"))
+		o->icount = ICOUNT_CALLGRIND;
+	else if (!strcmp(v, "none"))
+		o->icount = ICOUNT_NONE;
+	else
+		return -1;
+	return 0;
+}
+
+int bench_parse_args(struct bench_opts *o, int argc, char **argv)
+{
+	parse_instr(o, "auto");
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--json"))
+			o->json = true;
+		else if (!strcmp(a, "--quick"))
+			o->quick = true;
+		else if (!strcmp(a, "--count-mode"))
+			o->count_mode = true;
+		else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+			o->verbose = true;
+		else if (!strncmp(a, "--instr=", 8) && !parse_instr(o, a + 8))
+			continue;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+const char *bench_choose_icount(struct bench_opts *o)
+{
+	const char *note = "";
+
+	if (o->icount == ICOUNT_PERF) {
+		int fd = icount_perf_open();
+
+		if (fd >= 0) {
+			icount_perf_close(fd);
+			return note;
+		}
+		o->icount = o->icount_auto ? ICOUNT_CALLGRIND : ICOUNT_NONE;
+		note = o->icount_auto ? "" : "perf_event_open failed";
+	}
+	if (o->icount == ICOUNT_CALLGRIND && !icount_callgrind_built()) {
+		o->icount = ICOUNT_NONE;
+		note = "built without valgrind/callgrind.h";
+	}
+	return note;
+}
