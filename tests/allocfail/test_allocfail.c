@@ -638,6 +638,7 @@ static const struct op ops[] = {
     {"bm_vcpu_new", false, NULL, op_vcpu_new, NULL},
     {"bm_region_add (inside a transaction)", false, prepare_txn, op_add, NULL},
     {"bm_region_move (inside a transaction)", false, prepare_txn, op_move, NULL},
+    {"bm_region_destroy (inside a transaction)", false, prepare_txn, op_destroy, NULL},
     {"bm_region_set_priority (inside a transaction)", false, prepare_txn, op_priority, NULL},
     {"PCI: BAR move by a configuration write", true, NULL, op_pci_bar_move, NULL},
     {"PCI: BAR move through ECAM", true, NULL, op_pci_bar_move_ecam, NULL},
