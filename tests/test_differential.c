@@ -22,8 +22,6 @@
 
 #include <cmocka.h>
 
-/* The model is compiled into this test, which its build lists as a single source. */
-#include "model/model.c"
 #include "model/model.h"
 #include <busmap/busmap.h>
 #include <errno.h>
