@@ -8,6 +8,8 @@
  *   access.c   access-size adaptation           dump.c     mtree / flat / JSON output
  *   index.c    the lookup structure             itree.c    subregions by interval
  *   reclaim.c  freeing after RCU grace periods  rcu.h      the library's use of liburcu
+ * The PCI layer (pci/, with its own pci_internal.h) and the BAR allocator (alloc/) build on
+ * the public API; the allocator borrows bm_grow from here.
  */
 #ifndef BUSMAP_SRC_INTERNAL_H
 #define BUSMAP_SRC_INTERNAL_H

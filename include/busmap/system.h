@@ -12,7 +12,8 @@
  *   Writers are serialised by the system's lock; a thread may nest begin/commit, and a
  *   region callback running inside a dispatch may change the map (the change publishes
  *   when its outermost commit runs, on that thread).
- * - bm_synchronize: any thread that is not inside a dispatch, a listener or a callback.
+ * - bm_synchronize: any thread that is not inside a dispatch, a listener or a callback
+ *   (see bm_synchronize for the one QSBR exception).
  *
  * Errors are negative errno values; nothing here prints or aborts.
  */
@@ -85,6 +86,8 @@ BM_API int bm_commit(bm_system *sys);
  * bm_region_del (or bm_region_destroy) followed by bm_synchronize, no dispatch is running,
  * or will run, a callback of that region: the device owner may free its opaque state.
  * Returns -EDEADLK when called from inside a dispatch, a listener or an open transaction.
+ * Under BM_RCU_QSBR a callback that serves an access whole may call it: nothing of the old
+ * map is used after that callback returns, so liburcu waits with the thread offline.
  */
 BM_API int bm_synchronize(bm_system *sys);
 
