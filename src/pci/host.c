@@ -83,6 +83,13 @@ int bm_pci_cfg_write(bm_pci_host *h, unsigned bus, unsigned dev, unsigned fn, un
 	return f ? err : -ENODEV;
 }
 
+/* A guest's configuration write to an absent function is dropped, as hardware does; any
+ * other failure (-ENOMEM while re-mapping) goes back to the VMM through its bm_write. */
+static int guest_write_result(int err)
+{
+	return err == -ENODEV ? 0 : err;
+}
+
 /* ---- map events ---- */
 
 void pci_emit(bm_pci_func *f, unsigned bar, uint64_t addr, bool mapped)
@@ -152,10 +159,11 @@ static int conf_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, 
 		return 0;
 	}
 	uint32_t latch = __atomic_load_n(&h->conf_addr, __ATOMIC_RELAXED);
-	if (latch & CONF_ENABLE)
-		bm_pci_cfg_write(h, (latch >> 16) & 0xff, (latch >> 11) & 0x1f, (latch >> 8) & 7,
-		                 (latch & 0xfc) + (unsigned)(off - 4), size, (uint32_t)value);
-	return 0;
+	if (!(latch & CONF_ENABLE))
+		return 0;
+	return guest_write_result(
+	    bm_pci_cfg_write(h, (latch >> 16) & 0xff, (latch >> 11) & 0x1f, (latch >> 8) & 7,
+	                     (latch & 0xfc) + (unsigned)(off - 4), size, (uint32_t)value));
 }
 
 static const struct bm_region_ops conf_ops = {
@@ -194,8 +202,7 @@ static int ecam_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, 
 	bm_pci_host *h = opaque;
 	unsigned bus, dev, fn, reg;
 	ecam_decode(h, off, &bus, &dev, &fn, &reg);
-	bm_pci_cfg_write(h, bus, dev, fn, reg, size, (uint32_t)value);
-	return 0;
+	return guest_write_result(bm_pci_cfg_write(h, bus, dev, fn, reg, size, (uint32_t)value));
 }
 
 /* An 8-byte access is carried out as two configuration dwords. */
