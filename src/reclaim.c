@@ -7,17 +7,29 @@
  * can be any thread; a writer also must never wait for a grace period itself, because a
  * reader may be blocked on the writer lock from inside a region callback. So each system
  * has one thread that takes batches of garbage, waits for a grace period, and frees them.
+ *
+ * Grace periods are not free for the readers: with memb each one interrupts every CPU that
+ * runs a thread of the process (membarrier), so a writer changing the map in a loop would
+ * interrupt the vCPUs thousands of times a second if the thread ran them back to back.
+ * It therefore lets at least BM_RECLAIM_SPACING_NS pass between two grace periods and
+ * frees everything that arrived meanwhile after the next one. Garbage waits at most that
+ * long more, unless BM_RECLAIM_BACKLOG batches pile up first, which ends the wait.
  */
 #include "internal.h"
 #include "rcu.h"
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
+
+#define BM_RECLAIM_SPACING_NS 1000000L /* 1 ms */
+#define BM_RECLAIM_BACKLOG    1024
 
 struct bm_reclaimer {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct bm_batch *head;
+	unsigned pending; /* batches in head */
 	bool stop;
 	const void *token; /* the system, for the sanitizer's view of grace periods */
 	bool qsbr;
@@ -42,19 +54,43 @@ static void free_batches(struct bm_batch *b)
 	}
 }
 
+static struct timespec deadline_after(struct timespec t, long ns)
+{
+	t.tv_nsec += ns;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* Called with mu held: lets the spacing since the last grace period pass, unless the
+ * system is going away or the backlog is full. */
+static void space_out(struct bm_reclaimer *rc, struct timespec last)
+{
+	struct timespec until = deadline_after(last, BM_RECLAIM_SPACING_NS);
+	while (!rc->stop && rc->pending < BM_RECLAIM_BACKLOG)
+		if (pthread_cond_timedwait(&rc->cv, &rc->mu, &until) == ETIMEDOUT)
+			break;
+}
+
 static void *reclaim_main(void *arg)
 {
 	struct bm_reclaimer *rc = arg;
+	struct timespec last = {0, 0};
 	pthread_mutex_lock(&rc->mu);
 	for (;;) {
 		while (!rc->head && !rc->stop)
 			pthread_cond_wait(&rc->cv, &rc->mu);
+		space_out(rc, last);
 		struct bm_batch *work = rc->head;
 		bool stop = rc->stop;
 		rc->head = NULL;
+		rc->pending = 0;
 		pthread_mutex_unlock(&rc->mu);
 		if (work) {
 			bm_rcu_synchronize(rc->qsbr, rc->token);
+			clock_gettime(CLOCK_MONOTONIC, &last);
 			free_batches(work);
 		}
 		pthread_mutex_lock(&rc->mu);
@@ -73,7 +109,11 @@ int bm_reclaimer_new(bool qsbr, const void *token, struct bm_reclaimer **out)
 	rc->token = token;
 	rc->qsbr = qsbr;
 	pthread_mutex_init(&rc->mu, NULL);
-	pthread_cond_init(&rc->cv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rc->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	int err = pthread_create(&rc->thread, NULL, reclaim_main, rc);
 	if (err) {
 		pthread_cond_destroy(&rc->cv);
@@ -96,7 +136,10 @@ void bm_reclaimer_push(struct bm_reclaimer *rc, struct bm_batch *b)
 	pthread_mutex_lock(&rc->mu);
 	b->next = rc->head;
 	rc->head = b;
-	pthread_cond_signal(&rc->cv);
+	/* The thread sleeps either for work or for the spacing; only the first batch and a
+	 * full backlog need to wake it. */
+	if (rc->pending++ == 0 || rc->pending >= BM_RECLAIM_BACKLOG)
+		pthread_cond_signal(&rc->cv);
 	pthread_mutex_unlock(&rc->mu);
 }
 
