@@ -319,6 +319,16 @@ static inline __attribute__((always_inline)) bool direct(const struct bm_range *
 	       !(*off & (size - 1));
 }
 
+/* direct() for the range the index returned for addr, which therefore lies in it: only the
+ * end of the access needs a bound. */
+static inline __attribute__((always_inline)) bool direct_found(const struct bm_range *r,
+                                                               uint64_t addr, unsigned size,
+                                                               uint64_t *off)
+{
+	*off = r->offset + (addr - r->start);
+	return (r->direct_sizes & size) && r->last - addr >= size - 1 && !(*off & (size - 1));
+}
+
 /* The hinted range, when it is of the published view and serves the access directly. */
 static inline __attribute__((always_inline)) const struct bm_range *
 hint_direct(const bm_vcpu *v, const struct bm_view *view, uint64_t addr, unsigned size,
@@ -412,7 +422,7 @@ BM_INLINE int memb(bm_vcpu *v, bm_space *s, uint64_t addr, unsigned size, bool w
 	const struct bm_range *r = hint_direct(v, view, addr, size, &off);
 	if (__builtin_expect(!r, 0)) {
 		r = look_up(v, view, addr);
-		if (!direct(r, addr, size, &off)) {
+		if (!direct_found(r, addr, size, &off)) {
 			ret = call_split(v, s, view, r, addr, size, wr, out, value);
 			goto out;
 		}
