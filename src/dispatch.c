@@ -321,9 +321,8 @@ static inline __attribute__((always_inline)) bool direct(const struct bm_range *
 
 /* direct() for the range the index returned for addr, which therefore lies in it: only the
  * end of the access needs a bound. */
-static inline __attribute__((always_inline)) bool direct_found(const struct bm_range *r,
-                                                               uint64_t addr, unsigned size,
-                                                               uint64_t *off)
+static inline __attribute__((always_inline)) bool
+direct_found(const struct bm_range *r, uint64_t addr, unsigned size, uint64_t *off)
 {
 	*off = r->offset + (addr - r->start);
 	return (r->direct_sizes & size) && r->last - addr >= size - 1 && !(*off & (size - 1));
