@@ -87,8 +87,6 @@ static struct bench_opts opts;
 static const struct params *P;
 static struct layout layout;
 static uint64_t *table;
-static const char *icount_note = "";
-static double load_at_start = NAN;
 
 static const struct bench_impl *const impls[] = {&bench_busmap, &bench_busmap_qsbr, &bench_baseline,
                                                  &bench_bhyve_compat};
@@ -438,7 +436,7 @@ static void callgrind_run(void)
 	const char *why = icount_cg_run("busmap-bench", false, callgrind_attach);
 
 	if (why)
-		icount_note = why;
+		opts.icount_note = why;
 }
 
 /* ---- output ---- */
@@ -624,27 +622,12 @@ static void print_targets(void)
 	print_targets_of("busmap-qsbr", harness);
 }
 
-/* Timings on a shared machine are only as good as its idleness: note how busy it was
- * before we started. */
-static double read_load(void)
-{
-	FILE *f = fopen("/proc/loadavg", "r");
-	double load = NAN;
-
-	if (f) {
-		if (fscanf(f, "%lf", &load) != 1)
-			load = NAN;
-		fclose(f);
-	}
-	return load;
-}
-
 static void print_load(void)
 {
-	if (isnan(load_at_start))
+	if (isnan(opts.load_at_start))
 		return;
-	printf("load average %.2f at start", load_at_start);
-	if (load_at_start > 0.5)
+	printf("load average %.2f at start", opts.load_at_start);
+	if (opts.load_at_start > 0.5)
 		printf(" (other work skews timings, most of all with 2 threads; instruction "
 		       "counts are unaffected)");
 	printf("\n");
@@ -671,8 +654,8 @@ static void print_human(void)
 	       "%u rounds\n",
 	       bench_ncpus(), P->dispatch_rounds);
 	print_load();
-	if (icount_note[0])
-		printf("instructions: n/a (%s)\n\n", icount_note);
+	if (opts.icount_note[0])
+		printf("instructions: n/a (%s)\n\n", opts.icount_note);
 	else
 		printf("instructions: %s\n\n", icount_method());
 	print_table();
@@ -734,23 +717,11 @@ static int setup(void)
 
 int main(int argc, char **argv)
 {
-	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		usage(stdout);
-		return 0;
-	}
-	if (bench_parse_args(&opts, argc, argv)) {
-		usage(stderr);
-		return 2;
-	}
-	if (opts.count_mode && !icount_under_valgrind()) {
-		fprintf(stderr, "busmap-bench: --count-mode is for running under callgrind\n");
-		return 2;
-	}
+	int status = bench_begin(&opts, argc, argv, "busmap-bench", usage);
+
+	if (status >= 0)
+		return status;
 	P = opts.count_mode ? &params_count : opts.quick ? &params_quick : &params_full;
-	if (!opts.count_mode) {
-		load_at_start = read_load();
-		icount_note = bench_choose_icount(&opts);
-	}
 	if (setup())
 		return 1;
 	run_plan();

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define BENCH_REGION_SIZE 4096u
 #define BENCH_SLOT_SHIFT  16         /* regions sit at 64 KiB-aligned slots */
@@ -78,12 +79,20 @@ enum icount_mode {
 	ICOUNT_CALLGRIND, /* this process runs under callgrind in --count-mode */
 };
 
-/* What both runners take on the command line (options.c). */
+/* What both runners take on the command line (options.c), and what they note about the run
+ * before measuring. */
 struct bench_opts {
 	bool json, quick, verbose, count_mode;
 	enum icount_mode icount;
 	bool icount_auto;
+	double load_at_start;    /* NAN when unknown, or in --count-mode */
+	const char *icount_note; /* why instructions are not counted, or "" */
 };
+/* Everything both runners' mains do before measuring: --help, the arguments, the check
+ * that --count-mode runs under callgrind, the load average and the instruction counter.
+ * Returns -1 to go on, or the status main should exit with (usage printed as fits). */
+int bench_begin(struct bench_opts *o, int argc, char **argv, const char *prog,
+                void (*usage)(FILE *f));
 /* 0, or -1 for an unknown argument. */
 int bench_parse_args(struct bench_opts *o, int argc, char **argv);
 /* perf if the counter opens; else callgrind if it can be used; else none. Returns why

@@ -4,6 +4,8 @@
  */
 #include "bench.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static int parse_instr(struct bench_opts *o, const char *v)
@@ -61,4 +63,43 @@ const char *bench_choose_icount(struct bench_opts *o)
 		note = "built without valgrind/callgrind.h";
 	}
 	return note;
+}
+
+/* Timings on a shared machine are only as good as its idleness: note how busy it was
+ * before the run started. */
+static double read_load(void)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	double load = NAN;
+
+	if (f) {
+		if (fscanf(f, "%lf", &load) != 1)
+			load = NAN;
+		fclose(f);
+	}
+	return load;
+}
+
+int bench_begin(struct bench_opts *o, int argc, char **argv, const char *prog,
+                void (*usage)(FILE *f))
+{
+	o->load_at_start = NAN;
+	o->icount_note = "";
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (bench_parse_args(o, argc, argv)) {
+		usage(stderr);
+		return 2;
+	}
+	if (o->count_mode && !icount_under_valgrind()) {
+		fprintf(stderr, "%s: --count-mode is for running under callgrind\n", prog);
+		return 2;
+	}
+	if (!o->count_mode) {
+		o->load_at_start = read_load();
+		o->icount_note = bench_choose_icount(o);
+	}
+	return -1;
 }

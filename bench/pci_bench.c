@@ -75,8 +75,6 @@ static struct result results[MAX_RESULTS];
 static size_t nresults;
 static struct bench_opts opts;
 static const struct params *P;
-static const char *icount_note = "";
-static double load_at_start = NAN;
 static bool check_failed;
 
 static struct result *find(const char *kase, const char *impl, unsigned devices)
@@ -419,19 +417,6 @@ static void print_targets(void)
 	}
 }
 
-static double read_load(void)
-{
-	FILE *f = fopen("/proc/loadavg", "r");
-	double load = NAN;
-
-	if (f) {
-		if (fscanf(f, "%lf", &load) != 1)
-			load = NAN;
-		fclose(f);
-	}
-	return load;
-}
-
 static const char *icount_method(void)
 {
 	switch (opts.icount) {
@@ -451,11 +436,11 @@ static void print_human(void)
 	       "a BAR change unregisters the old range by address and registers the new one)\n",
 	       opts.quick ? " --quick" : "");
 	printf("%u CPUs; one vCPU thread; best of %u rounds", bench_ncpus(), P->rounds);
-	if (!isnan(load_at_start))
-		printf("; load average %.2f at start", load_at_start);
+	if (!isnan(opts.load_at_start))
+		printf("; load average %.2f at start", opts.load_at_start);
 	printf("\n");
-	if (icount_note[0])
-		printf("instructions: n/a (%s)\n\n", icount_note);
+	if (opts.icount_note[0])
+		printf("instructions: n/a (%s)\n\n", opts.icount_note);
 	else
 		printf("instructions: %s\n\n", icount_method());
 	print_table();
@@ -495,23 +480,11 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		usage(stdout);
-		return 0;
-	}
-	if (bench_parse_args(&opts, argc, argv)) {
-		usage(stderr);
-		return 2;
-	}
-	if (opts.count_mode && !icount_under_valgrind()) {
-		fprintf(stderr, "busmap-pci-bench: --count-mode is for running under callgrind\n");
-		return 2;
-	}
+	int status = bench_begin(&opts, argc, argv, "busmap-pci-bench", usage);
+
+	if (status >= 0)
+		return status;
 	P = opts.count_mode ? &params_count : opts.quick ? &params_quick : &params_full;
-	if (!opts.count_mode) {
-		load_at_start = read_load();
-		icount_note = bench_choose_icount(&opts);
-	}
 	for (size_t d = 0; d < sizeof(device_counts) / sizeof(device_counts[0]); d++)
 		run_devices(device_counts[d]);
 	if (!opts.count_mode && opts.icount == ICOUNT_CALLGRIND) {
@@ -520,7 +493,7 @@ int main(int argc, char **argv)
 		progress("callgrind", "all", 0);
 		why = icount_cg_run("busmap-pci-bench", true, callgrind_attach);
 		if (why)
-			icount_note = why;
+			opts.icount_note = why;
 	}
 	if (!opts.count_mode) {
 		if (opts.json)
