@@ -8,8 +8,10 @@
  *   access.c   access-size adaptation           dump.c     mtree / flat / JSON output
  *   index.c    the lookup structure             itree.c    subregions by interval
  *   reclaim.c  freeing after RCU grace periods  rcu.h      the library's use of liburcu
+ *   journal.c  savepoints: undo records of region changes inside a transaction
  * The PCI layer (pci/, with its own pci_internal.h) and the BAR allocator (alloc/) build on
- * the public API; the allocator borrows bm_grow from here.
+ * the public API; the allocator borrows bm_grow from here, the PCI layer uses savepoints
+ * (journal.h) to make a configuration write all-or-nothing.
  */
 #ifndef BUSMAP_SRC_INTERNAL_H
 #define BUSMAP_SRC_INTERNAL_H
@@ -54,6 +56,42 @@ void bm_reclaimer_push(struct bm_reclaimer *rc, struct bm_batch *b);
 void bm_reclaimer_free(struct bm_reclaimer *rc);
 void bm_batch_free_now(struct bm_batch *b);
 
+/* ---- journal.c: how to take back region changes made inside a savepoint ---- */
+
+/* Where a region sat and how it showed: enough to put it back. */
+struct bm_placement {
+	bm_region *r;
+	bm_region *parent;
+	uint64_t offset, last, seq, alias_offset;
+	int priority;
+	bool enabled, exclusive;
+};
+
+/* How to take back one change of a region: its placement before the change and, for a
+ * destruction, what else the destruction undid. */
+struct bm_undo {
+	struct bm_placement was;
+	struct bm_placement *kids; /* destruction: the subregions it left parentless */
+	size_t nkids;
+	struct bm_link *next; /* destruction: its place in the system's list; NULL otherwise */
+	size_t doomed_before; /* destruction: the doomed list's length before it */
+};
+
+struct bm_journal {
+	struct bm_undo *v; /* the records of every open savepoint, oldest first */
+	size_t n, cap;
+	unsigned open; /* savepoints open */
+	bool undoing;  /* a rollback is running: marking dirty windows must not allocate */
+};
+
+/* While a savepoint is open, makes room for one more record, so that recording the change
+ * the caller is about to make cannot fail: -ENOMEM before anything changed. Otherwise 0. */
+int bm_journal_reserve(bm_system *sys);
+/* Records how to take back the change just made, if a savepoint is open (the room was
+ * reserved). Returns whether it did: the journal then owns u->kids. */
+bool bm_journal_note(bm_system *sys, const struct bm_undo *u);
+void bm_journal_release(struct bm_journal *j);
+
 /* ---- system.c ---- */
 
 struct bm_system {
@@ -69,6 +107,7 @@ struct bm_system {
 	struct bm_batch *doomed; /* destroyed regions and the like, freed after the next
 	                          * publication's grace period; allocated on demand */
 	struct bm_reclaimer *reclaimer;
+	struct bm_journal journal; /* undo records while a savepoint is open */
 	atomic_uint vcpus;
 	enum bm_rcu_flavour flavour;
 	/* Only its address matters: the sanitizer's stand-in for "a grace period ended" (see
@@ -87,6 +126,9 @@ int bm_change_end_undo(bm_system *sys, int err, void (*undo)(void *arg), void *a
  * publication of earlier changes that fails is not its failure. */
 int bm_change_end_aside(bm_system *sys, int err);
 bool bm_system_owned(bm_system *sys);
+/* Whether a publication would do anything: a dirty window, or destroyed regions to hand to
+ * the reclaimer. Lets a commit that changed nothing skip it. */
+bool bm_publish_due(const bm_system *sys);
 /* Makes room for n more pointers in sys->doomed, so that adding them cannot fail. */
 int bm_doomed_reserve(bm_system *sys, size_t n);
 
@@ -125,6 +167,8 @@ static inline bm_region *bm_region_of_node(struct bm_itree_node *n)
 
 bool bm_region_is_leaf(const bm_region *r);
 void bm_region_free_now(bm_region *r);
+/* Takes back the change u describes (a rollback, newest change first). Allocates nothing. */
+void bm_undo_apply(const struct bm_undo *u);
 
 /* ---- space.c ---- */
 

@@ -2,6 +2,11 @@
 /*
  * Regions and their tree. Every change goes through the region's handle, marks what it
  * shows as dirty before and after, and publishes through the system's transaction.
+ *
+ * Every change can be taken back, with the same undo record: a change made outside a
+ * transaction whose publication fails puts itself back at once; a change made while a
+ * savepoint is open reserves its place in the journal first (the one allocation it may
+ * make, before anything changes) and leaves the record there for a rollback.
  */
 #include "internal.h"
 #include <errno.h>
@@ -147,24 +152,22 @@ static void unlink_child(bm_region *child)
 	child->parent = NULL;
 }
 
-/* Where a region sat and how it showed: what a change outside a transaction puts back
- * when it cannot publish, so that the call fails with the tree as it found it. */
-struct placement {
-	bm_region *r;
-	bm_region *parent;
-	uint64_t offset, last, seq, alias_offset;
-	int priority;
-	bool enabled, exclusive;
-};
-
-static struct placement placement_of(bm_region *r)
+static struct bm_placement placement_of(bm_region *r)
 {
-	return (struct placement){r,           r->parent,  r->offset,
-	                          r->last,     r->seq,     r->alias_offset,
-	                          r->priority, r->enabled, r->exclusive};
+	return (struct bm_placement){r,           r->parent,  r->offset,
+	                             r->last,     r->seq,     r->alias_offset,
+	                             r->priority, r->enabled, r->exclusive};
 }
 
-static void put_back(const struct placement *p)
+/* The record that takes back a change of r's placement (not a destruction). */
+static struct bm_undo undo_of(bm_region *r)
+{
+	return (struct bm_undo){.was = placement_of(r)};
+}
+
+/* Puts r back where p says, with its old stamp, so that among equal priorities it ranks
+ * exactly as it did. */
+static void put_back(const struct bm_placement *p)
 {
 	bm_region *r = p->r;
 	bm_mark_region(r);
@@ -182,9 +185,19 @@ static void put_back(const struct placement *p)
 	bm_mark_region(r);
 }
 
-static void undo_placement(void *arg)
+static void undo_destroy(const struct bm_undo *u);
+
+void bm_undo_apply(const struct bm_undo *u)
 {
-	put_back(arg);
+	if (u->next)
+		undo_destroy(u);
+	else
+		put_back(&u->was);
+}
+
+static void undo_change(void *arg)
+{
+	bm_undo_apply(arg);
 }
 
 /* Placing child under parent makes a cycle (through subregions or aliases) exactly when
@@ -213,14 +226,17 @@ int bm_region_add(bm_region *parent, bm_region *child, uint64_t offset, int prio
 		err = -ELOOP;
 	else if (!fits(offset, child->last))
 		err = -ERANGE;
-	struct placement was = placement_of(child);
+	else
+		err = bm_journal_reserve(parent->sys);
+	struct bm_undo u = undo_of(child);
 	if (!err) {
 		child->offset = offset;
 		child->priority = priority;
 		link_child(parent, child);
 		bm_mark_region(child);
+		bm_journal_note(parent->sys, &u);
 	}
-	return bm_change_end_undo(parent->sys, err, undo_placement, &was);
+	return bm_change_end_undo(parent->sys, err, undo_change, &u);
 }
 
 int bm_region_del(bm_region *r)
@@ -230,14 +246,14 @@ int bm_region_del(bm_region *r)
 	int err = bm_change_begin(r->sys);
 	if (err)
 		return err;
-	struct placement was = placement_of(r);
-	if (!r->parent) {
-		err = -ENOENT;
-	} else {
+	struct bm_undo u = undo_of(r);
+	err = r->parent ? bm_journal_reserve(r->sys) : -ENOENT;
+	if (!err) {
 		bm_mark_region(r);
 		unlink_child(r);
+		bm_journal_note(r->sys, &u);
 	}
-	return bm_change_end_undo(r->sys, err, undo_placement, &was);
+	return bm_change_end_undo(r->sys, err, undo_change, &u);
 }
 
 /* Re-inserts r with new bounds or a new stamp; what it showed before and after is dirty. */
@@ -267,14 +283,18 @@ int bm_region_move(bm_region *r, uint64_t offset)
 	int err = bm_change_begin(r->sys);
 	if (err)
 		return err;
-	struct placement was = placement_of(r);
+	struct bm_undo u = undo_of(r);
 	if (!r->parent)
 		err = -ENOENT;
 	else if (!fits(offset, r->last))
 		err = -ERANGE;
 	else
+		err = bm_journal_reserve(r->sys);
+	if (!err) {
 		replace_in_parent(r, offset, r->last, true);
-	return bm_change_end_undo(r->sys, err, undo_placement, &was);
+		bm_journal_note(r->sys, &u);
+	}
+	return bm_change_end_undo(r->sys, err, undo_change, &u);
 }
 
 int bm_region_resize(bm_region *r, uint64_t size)
@@ -285,14 +305,18 @@ int bm_region_resize(bm_region *r, uint64_t size)
 	if (err)
 		return err;
 	uint64_t last = size_to_last(size);
-	struct placement was = placement_of(r);
+	struct bm_undo u = undo_of(r);
 	if (r->space)
 		err = -EINVAL; /* a space's root always covers 2^64 */
 	else if (r->parent && !fits(r->offset, last))
 		err = -ERANGE;
 	else
+		err = bm_journal_reserve(r->sys);
+	if (!err) {
 		replace_in_parent(r, r->offset, last, false);
-	return bm_change_end_undo(r->sys, err, undo_placement, &was);
+		bm_journal_note(r->sys, &u);
+	}
+	return bm_change_end_undo(r->sys, err, undo_change, &u);
 }
 
 /* Changes a property that only affects what r shows, not where it sits. */
@@ -303,11 +327,15 @@ static int set_prop(bm_region *r, void (*apply)(bm_region *r, intptr_t v), intpt
 	int err = bm_change_begin(r->sys);
 	if (err)
 		return err;
-	struct placement was = placement_of(r);
-	bm_mark_region(r);
-	apply(r, v);
-	bm_mark_region(r);
-	return bm_change_end_undo(r->sys, 0, undo_placement, &was);
+	struct bm_undo u = undo_of(r);
+	err = bm_journal_reserve(r->sys);
+	if (!err) {
+		bm_mark_region(r);
+		apply(r, v);
+		bm_mark_region(r);
+		bm_journal_note(r->sys, &u);
+	}
+	return bm_change_end_undo(r->sys, err, undo_change, &u);
 }
 
 static void apply_enabled(bm_region *r, intptr_t v)
@@ -349,23 +377,20 @@ int bm_region_set_alias_offset(bm_region *r, uint64_t offset)
 	int err = bm_change_begin(r->sys);
 	if (err)
 		return err;
-	struct placement was = placement_of(r);
-	bm_mark_region(r);
-	r->alias_offset = offset;
-	bm_mark_region(r);
-	return bm_change_end_undo(r->sys, 0, undo_placement, &was);
+	struct bm_undo u = undo_of(r);
+	err = bm_journal_reserve(r->sys);
+	if (!err) {
+		bm_mark_region(r);
+		r->alias_offset = offset;
+		bm_mark_region(r);
+		bm_journal_note(r->sys, &u);
+	}
+	return bm_change_end_undo(r->sys, err, undo_change, &u);
 }
 
-/* What destroying a region undid, to redo it if the destruction cannot publish. */
-struct unmade {
-	struct placement self;
-	struct placement *kids; /* its subregions, which it leaves parentless */
-	size_t nkids;
-	struct bm_link *next; /* its place in the system's list */
-	size_t doomed_before;
-};
-
-static int unmade_prepare(bm_region *r, struct unmade *u)
+/* What destroying r undoes (its placement, its subregions', its place in the system's
+ * list and in the doomed list), to redo it if the destruction is taken back. */
+static int unmade_prepare(bm_region *r, struct bm_undo *u)
 {
 	size_t n = 0;
 	for (struct bm_itree_node *c = bm_itree_first(&r->children); c; c = bm_itree_next(c))
@@ -375,16 +400,15 @@ static int unmade_prepare(bm_region *r, struct unmade *u)
 		return -ENOMEM;
 	for (struct bm_itree_node *c = bm_itree_first(&r->children); c; c = bm_itree_next(c))
 		u->kids[u->nkids++] = placement_of(bm_region_of_node(c));
-	u->self = placement_of(r);
+	u->was = placement_of(r);
 	u->next = r->link.next;
 	u->doomed_before = r->sys->doomed->bag.n;
 	return 0;
 }
 
-static void undo_destroy(void *arg)
+static void undo_destroy(const struct bm_undo *u)
 {
-	struct unmade *u = arg;
-	bm_region *r = u->self.r;
+	bm_region *r = u->was.r;
 	r->sys->doomed->bag.n = u->doomed_before;
 	bm_list_add_tail(u->next, &r->link);
 	if (r->kind == BM_REGION_ALIAS) {
@@ -393,7 +417,7 @@ static void undo_destroy(void *arg)
 	}
 	for (size_t i = 0; i < u->nkids; i++)
 		put_back(&u->kids[i]);
-	put_back(&u->self);
+	put_back(&u->was);
 }
 
 static void detach_children(bm_region *r)
@@ -411,13 +435,15 @@ int bm_region_destroy(bm_region *r)
 	int err = bm_change_begin(sys);
 	if (err)
 		return err;
-	struct unmade u = {0};
+	struct bm_undo u = {0};
 	if (r->alias_refs)
 		err = -EBUSY;
 	else if (r->space)
 		err = -EBUSY; /* freed with its space */
 	else
 		err = bm_doomed_reserve(sys, 2);
+	if (!err)
+		err = bm_journal_reserve(sys);
 	if (!err)
 		err = unmade_prepare(r, &u);
 	if (!err) {
@@ -434,8 +460,10 @@ int bm_region_destroy(bm_region *r)
 		 * still name it: free both after the next publication's grace period. */
 		bm_garbage_add(&sys->doomed->bag, r->name);
 		bm_garbage_add(&sys->doomed->bag, r);
+		if (bm_journal_note(sys, &u))
+			u.kids = NULL; /* the journal's now */
 	}
-	err = bm_change_end_undo(sys, err, undo_destroy, &u);
+	err = bm_change_end_undo(sys, err, undo_change, &u);
 	free(u.kids);
 	return err;
 }

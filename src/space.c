@@ -23,7 +23,8 @@ void bm_mark_window(bm_space *space, uint64_t a, uint64_t b)
 	if (space->ndirty == space->dirty_cap) {
 		size_t cap = space->dirty_cap ? space->dirty_cap * 2 : 8;
 		struct bm_window *v = NULL;
-		if (cap <= MAX_DIRTY_WINDOWS)
+		/* A rollback must not allocate: it falls back like a failed growth. */
+		if (cap <= MAX_DIRTY_WINDOWS && !space->sys->journal.undoing)
 			v = realloc(space->dirty, cap * sizeof(*v));
 		if (!v) {
 			/* Running out only costs a bigger render, never a wrong one. */

@@ -103,11 +103,23 @@ int bm_change_begin(bm_system *sys)
 	return 0;
 }
 
+bool bm_publish_due(const bm_system *sys)
+{
+	if (sys->doomed)
+		return true;
+	for (const struct bm_link *l = sys->spaces.next; l != &sys->spaces; l = l->next) {
+		const bm_space *s = BM_CONTAINER_OF(l, bm_space, link);
+		if (s->dirty_all || s->ndirty)
+			return true;
+	}
+	return false;
+}
+
 int bm_change_end_undo(bm_system *sys, int err, void (*undo)(void *arg), void *arg)
 {
 	int perr = 0;
 	if (--sys->depth == 0) {
-		perr = bm_publish(sys);
+		perr = bm_publish_due(sys) ? bm_publish(sys) : 0;
 		/* The change was the whole call: take it back, so that the call fails with
 		 * everything as it found it. */
 		if (perr && !err && undo)
@@ -187,6 +199,7 @@ int bm_system_free(bm_system *sys)
 	}
 	bm_reclaimer_free(sys->reclaimer);
 	bm_batch_free_now(sys->doomed);
+	bm_journal_release(&sys->journal);
 	pthread_mutex_destroy(&sys->lock);
 	free(sys);
 	return 0;

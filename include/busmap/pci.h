@@ -29,6 +29,17 @@
  * changed the map observer sees "unmapped old" (if it was mapped) then "mapped new" (if it
  * is). Each such write is one core transaction.
  *
+ * A configuration write is all-or-nothing. It first changes the registers, the BAR
+ * placements and the bridge windows, then publishes (when no transaction of the caller's
+ * is open). If any of that runs out of memory, the write returns -ENOMEM with the
+ * registers, the region tree and the published view exactly as before, and nobody is told
+ * anything. Only once it succeeded come, in this order: the map events (observer, then
+ * the device's bar_map hook, per BAR), the INTx line at the host, MSI and MSI-X messages
+ * that the write released by unmasking, and the device's cfg_write hook. A guest's write
+ * through CF8/CFC or ECAM returns that -ENOMEM from its bm_write, and can be retried.
+ * An 8-byte ECAM write is carried out as two 4-byte configuration writes, each
+ * all-or-nothing: when the second fails, the first stays.
+ *
  * Threads and locks: every function here takes the system's writer lock (through
  * bm_begin/bm_commit), so they may be called from any thread, including from a region
  * callback inside a dispatch: a configuration write through ECAM or CF8/CFC is exactly
@@ -41,8 +52,9 @@
  * bm_system_free. Functions belong to the host; bm_pci_func_free unplugs one earlier.
  * Regions a device model supplies stay owned by it: busmap only places them.
  *
- * Errors are negative errno values. Nothing a guest writes into configuration space can
- * fail: out-of-range reads give all ones, writes there are dropped.
+ * Errors are negative errno values. Nothing a guest writes into configuration space is
+ * refused: out-of-range reads give all ones, writes there are dropped; a write fails only
+ * for lack of memory, and then changes nothing.
  */
 #ifndef BUSMAP_PCI_H
 #define BUSMAP_PCI_H
@@ -151,7 +163,12 @@ struct bm_pci_map_event {
 typedef void (*bm_pci_map_fn)(void *arg, const struct bm_pci_map_event *ev);
 /*
  * Sets (fn NULL: clears) the one observer of every BAR map/unmap of the host, in order.
- * It runs inside the configuration write's transaction, before its commit.
+ * For a configuration write it runs once the write succeeded: after its publication, so
+ * the placement it is told about is the one vCPUs already dispatch to (inside a caller's
+ * transaction, after the write's changes are in the tree; they publish at the caller's
+ * commit). A write that fails tells it nothing: its picture stays right without undo
+ * events. It runs with the writer lock held; a configuration write from it is a
+ * transaction of its own, whose events follow it.
  */
 BM_API int bm_pci_host_set_map_observer(bm_pci_host *host, bm_pci_map_fn fn, void *arg);
 
@@ -161,8 +178,10 @@ BM_API int bm_pci_host_set_map_observer(bm_pci_host *host, bm_pci_map_fn fn, voi
  * Configuration read/write of size 1, 2 or 4 at register reg of bus:dev.fn, routed by bus
  * number through bridges exactly like CF8/CFC and ECAM accesses, through the same register
  * logic. Returns 0, -ENODEV if no function answers (a read gives all ones, a write is
- * dropped), -EINVAL (NULL, size, dev > 31, fn > 7), or an error of the commit. Bytes past
- * the function's configuration space read 0xff and are not written.
+ * dropped), -EINVAL (NULL, size, dev > 31, fn > 7), -EDEADLK (from a listener or conflict
+ * callback), or -ENOMEM: the write changed nothing (registers, map, view), told nobody, and
+ * may be retried. Bytes past the function's configuration space read 0xff and are not
+ * written.
  */
 BM_API int bm_pci_cfg_read(bm_pci_host *host, unsigned bus, unsigned dev, unsigned fn, unsigned reg,
                            unsigned size, uint32_t *value);
@@ -204,10 +223,15 @@ struct bm_pci_func_ops {
 	void (*cfg_read)(void *opaque, bm_pci_func *f, unsigned reg, unsigned size,
 	                 uint32_t *value);
 	/* After the write was applied to the registers and BARs, MSI and bridge windows
-	 * followed. value is what the guest wrote. */
+	 * followed, and only if it succeeded (see "all-or-nothing" above): it runs after the
+	 * publication, the map events and the messages the write released, and never for a
+	 * write that failed. value is what the guest wrote. Map changes it makes publish
+	 * when the write's transaction closes; if that publication fails they stay pending
+	 * for the next commit, and the write, already in effect, still returns 0. */
 	void (*cfg_write)(void *opaque, bm_pci_func *f, unsigned reg, unsigned size,
 	                  uint32_t value);
-	/* A BAR became decoded at addr (mapped) or stopped being decoded there. */
+	/* A BAR became decoded at addr (mapped) or stopped being decoded there; right after
+	 * the map observer, with the same timing. */
 	void (*bar_map)(void *opaque, bm_pci_func *f, unsigned bar, uint64_t addr, uint64_t size,
 	                bool mapped);
 };

@@ -8,6 +8,10 @@
  * unmapped and mapped again, with one event each way, as QEMU's pci_update_mappings does.
  * A BAR that decodes is placed even over another BAR: all BARs share one priority, so the
  * newest placement wins and the one it hid shows again when it leaves.
+ *
+ * Inside a transaction (a guest write), the events of a saved function wait for the
+ * transaction's success (txn.c), which tells the observer what changed; a failure that
+ * rolls the placements back then tells nothing.
  */
 #include "pci_internal.h"
 #include <stdio.h>
@@ -219,31 +223,38 @@ static bm_region *bar_parent(const bm_pci_func *f, unsigned i)
 	return f->bars[i].type == BM_PCI_BAR_IO ? f->bus->io : f->bus->mem;
 }
 
-static void bar_unmap(bm_pci_func *f, unsigned i)
+static int bar_unmap(bm_pci_func *f, unsigned i)
 {
 	struct pci_bar *b = &f->bars[i];
 	if (!b->mapped)
-		return;
-	bm_region_del(b->container);
+		return 0;
+	int err = bm_region_del(b->container);
+	if (err)
+		return err;
 	b->mapped = false;
-	pci_emit(f, i, b->mapped_addr, false);
+	if (!f->snap)
+		pci_emit(f, i, b->mapped_addr, false);
+	return 0;
 }
 
-static void bar_map(bm_pci_func *f, unsigned i, uint64_t addr)
+/* Cannot fail with the placement the decode rule allows, short of memory. */
+static int bar_map(bm_pci_func *f, unsigned i, uint64_t addr)
 {
 	struct pci_bar *b = &f->bars[i];
-	/* Cannot fail with the placement the decode rule allows, short of memory; the BAR
-	 * then stays unmapped and the next write retries. */
-	if (bm_region_add(bar_parent(f, i), b->container, addr, BAR_PRIORITY))
-		return;
+	int err = bm_region_add(bar_parent(f, i), b->container, addr, BAR_PRIORITY);
+	if (err)
+		return err;
 	b->mapped = true;
 	b->mapped_addr = addr;
-	pci_emit(f, i, addr, true);
+	if (!f->snap)
+		pci_emit(f, i, addr, true);
+	return 0;
 }
 
-void pci_bars_update(bm_pci_func *f)
+int pci_bars_update(bm_pci_func *f)
 {
-	for (unsigned i = 0; i < PCI_NUM_SLOTS; i++) {
+	int err = 0;
+	for (unsigned i = 0; i < PCI_NUM_SLOTS && !err; i++) {
 		struct pci_bar *b = &f->bars[i];
 		if (!b->size)
 			continue;
@@ -251,12 +262,14 @@ void pci_bars_update(bm_pci_func *f)
 		bool decoded = bar_decode(f, i, &addr);
 		if (decoded == b->mapped && (!decoded || addr == b->mapped_addr))
 			continue;
-		bar_unmap(f, i);
-		if (decoded)
-			bar_map(f, i, addr);
+		err = bar_unmap(f, i);
+		if (!err && decoded)
+			err = bar_map(f, i, addr);
 	}
+	return err;
 }
 
+/* Outside any savepoint a deletion cannot fail. */
 void pci_bars_unmap_all(bm_pci_func *f)
 {
 	for (unsigned i = 0; i < PCI_NUM_SLOTS; i++)

@@ -154,30 +154,35 @@ static struct bm_pci_window decode(const bm_pci_func *f, enum bm_pci_window_kind
 }
 
 /* Re-places a window even when unchanged, which makes it the newest among its equal-
- * priority siblings, as QEMU's rebuild of a bridge's windows on such writes does. */
-static void place_window(bm_pci_func *f, enum bm_pci_window_kind k)
+ * priority siblings, as QEMU's rebuild of a bridge's windows on such writes does. Inside a
+ * transaction, a failure part way is rolled back by the caller's. */
+static int place_window(bm_pci_func *f, enum bm_pci_window_kind k)
 {
 	bm_region *a = f->bridge->alias[k];
 	struct bm_pci_window w = decode(f, k);
-	if (bm_region_parent(a))
-		bm_region_del(a);
-	if (!w.enabled)
-		return;
+	int err = bm_region_parent(a) ? bm_region_del(a) : 0;
+	if (err || !w.enabled)
+		return err;
 	uint64_t size = w.last - w.base + 1; /* 0 stands for 2^64, as does BM_SIZE_ALL */
-	bm_region_set_alias_offset(a, w.base);
-	bm_region_resize(a, size ? size : BM_SIZE_ALL);
 	bm_region *parent = k == BM_PCI_WINDOW_IO ? f->bus->io : f->bus->mem;
-	bm_region_add(parent, a, w.base, WINDOW_PRIORITY);
+	err = bm_region_set_alias_offset(a, w.base);
+	if (!err)
+		err = bm_region_resize(a, size ? size : BM_SIZE_ALL);
+	if (!err)
+		err = bm_region_add(parent, a, w.base, WINDOW_PRIORITY);
+	return err;
 }
 
-void pci_bridge_after_write(bm_pci_func *f, unsigned reg, unsigned size)
+int pci_bridge_after_write(bm_pci_func *f, unsigned reg, unsigned size)
 {
 	if (!pci_touches(reg, size, PCI_COMMAND, 2) && !pci_touches(reg, size, PCI_IO_BASE, 2) &&
 	    !pci_touches(reg, size, PCI_MEM_BASE, 20) &&
 	    !pci_touches(reg, size, PCI_BRIDGE_CONTROL, 2))
-		return;
-	for (unsigned k = 0; k < 3; k++)
-		place_window(f, (enum bm_pci_window_kind)k);
+		return 0;
+	int err = 0;
+	for (unsigned k = 0; k < 3 && !err; k++)
+		err = place_window(f, (enum bm_pci_window_kind)k);
+	return err;
 }
 
 int bm_pci_bridge_window(bm_pci_func *f, enum bm_pci_window_kind kind, struct bm_pci_window *out)

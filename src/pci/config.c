@@ -6,7 +6,10 @@
  * past the configuration space read as 0xff and are never written.
  *
  * The guest read/write entry points here are also where a write fans out to what depends
- * on it (BARs, bridge windows, MSI, INTx, the device's hook), always in the same order.
+ * on it, always in the same order: the registers, BARs and bridge windows first, as one
+ * transaction that succeeds whole or is taken back whole (txn.c); then, only once it
+ * succeeded, what cannot be taken back: map events, the INTx line, MSI and MSI-X messages
+ * that unmasking releases, the device's hook.
  */
 #include "pci_internal.h"
 
@@ -87,21 +90,30 @@ static bool touches_command(unsigned reg, unsigned size)
 	return pci_touches(reg, size, PCI_COMMAND, 2);
 }
 
-void pci_func_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value)
+int pci_func_write(struct pci_txn *t, bm_pci_func *f, unsigned reg, unsigned size, uint32_t value)
 {
 	if (reg >= f->cfg_size)
-		return;
+		return 0;
+	int err = pci_func_save(t, f);
+	if (!err)
+		err = pci_txn_defer_write(t, f, reg, size, value & size_mask(size));
+	if (err)
+		return err;
 	pci_cfg_guest_write(f, reg, size, value);
 	if (touches_command(reg, size) || pci_bar_write_touches(f, reg, size))
-		pci_bars_update(f);
-	if (f->bridge)
-		pci_bridge_after_write(f, reg, size);
-	if (touches_command(reg, size))
-		pci_intx_update(f);
+		err = pci_bars_update(f);
+	if (!err && f->bridge)
+		err = pci_bridge_after_write(f, reg, size);
+	return err;
+}
+
+/* The INTx line is brought up to date for every saved function by the transaction. */
+void pci_func_write_effects(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value)
+{
 	pci_msi_after_write(f, reg, size);
 	pci_msix_after_write(f, reg, size);
 	if (f->ops && f->ops->cfg_write)
-		f->ops->cfg_write(f->opaque, f, reg, size, value & size_mask(size));
+		f->ops->cfg_write(f->opaque, f, reg, size, value);
 }
 
 static bool valid_size(unsigned size)
@@ -124,11 +136,11 @@ int bm_pci_func_cfg_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t 
 {
 	if (!f || !valid_size(size))
 		return -EINVAL;
-	int err = pci_lock(f->host);
+	struct pci_txn t;
+	int err = pci_txn_begin(f->host, &t);
 	if (err)
 		return err;
-	pci_func_write(f, reg, size, value);
-	return pci_unlock(f->host);
+	return pci_txn_end(f->host, &t, pci_func_write(&t, f, reg, size, value));
 }
 
 /* Device-side access: the device model may be inside a hook (lock already held, nesting is

@@ -73,13 +73,12 @@ int bm_pci_cfg_write(bm_pci_host *h, unsigned bus, unsigned dev, unsigned fn, un
 {
 	if (!h || !valid_size(size) || bus > 255 || dev > 31 || fn > 7)
 		return -EINVAL;
-	int err = pci_lock(h);
+	struct pci_txn t;
+	int err = pci_txn_begin(h, &t);
 	if (err)
 		return err;
 	bm_pci_func *f = pci_route(h, bus, dev, fn);
-	if (f)
-		pci_func_write(f, reg, size, value);
-	err = pci_unlock(h);
+	err = pci_txn_end(h, &t, f ? pci_func_write(&t, f, reg, size, value) : 0);
 	return f ? err : -ENODEV;
 }
 
@@ -363,6 +362,7 @@ int bm_pci_host_free(bm_pci_host *h)
 	/* Dispatches that found a CF8/ECAM/BAR region before it left may still run in it. */
 	bm_synchronize(h->sys);
 	pci_bus_release_funcs(&h->root);
+	pci_txn_host_free(h);
 	free(h);
 	return 0;
 }

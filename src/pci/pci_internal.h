@@ -7,6 +7,7 @@
 #ifndef BUSMAP_PCI_INTERNAL_H
 #define BUSMAP_PCI_INTERNAL_H
 
+#include "../journal.h"
 #include <busmap/pci.h>
 #include <errno.h>
 #include <stddef.h>
@@ -126,6 +127,7 @@ struct bm_pci_func {
 	bool intx_out;             /* what the host currently sees */
 	const struct bm_pci_func_ops *ops;
 	void *opaque;
+	struct pci_func_snap *snap; /* its snapshot in the innermost open transaction */
 };
 
 struct bm_pci_bus {
@@ -147,11 +149,68 @@ struct bm_pci_host {
 	bm_pci_func *host_bridge;
 	bm_pci_map_fn observer;
 	void *observer_arg;
+	struct pci_txn *txn;         /* the innermost open transaction (txn.c) */
+	struct pci_func_snap *spare; /* a snapshot kept for the next one */
 };
 
 /* Locking: every public entry takes the writer lock through a transaction. */
 int pci_lock(bm_pci_host *h);
 int pci_unlock(bm_pci_host *h);
+
+/*
+ * txn.c: all-or-nothing changes of PCI state. A guest configuration write, or a restore of
+ * saved state, changes register bytes and then makes several core changes (BAR moves,
+ * bridge windows); when one of them or the publication fails, everything goes back.
+ *
+ *   struct pci_txn t;
+ *   int err = pci_txn_begin(h, &t);            takes the lock, opens a core savepoint
+ *   if (err)
+ *           return err;
+ *   err = pci_func_save(&t, f);                before touching any of f's state
+ *   if (!err)
+ *           err = ...change f's registers, then pci_bars_update(f), ...;
+ *   return pci_txn_end(h, &t, err);            commit, or restore and roll back
+ *
+ * pci_txn_begin: takes the writer lock (pci_lock) and opens a savepoint; 0, or the lock's
+ *   error (-EDEADLK from a listener or conflict callback) with nothing to end.
+ * pci_func_save: snapshots f's register bytes (not its masks, which no guest write
+ *   changes), MSI-X table and PBA, BAR decode state (mapped, address) and INTx state. Call
+ *   it before changing any of those inside the transaction; saving f again is a no-op.
+ *   -ENOMEM with nothing changed. While f is saved, its BAR map/unmap events are held
+ *   back (see pci_txn_end).
+ * pci_txn_end: with err != 0, or when publishing its region changes fails (only when the
+ *   transaction is the outermost one: inside a caller's bm_begin nothing publishes yet;
+ *   a transaction that changed no region publishes nothing of its own), restores every
+ *   saved function, rolls the core back to the savepoint, unlocks and returns the error;
+ *   no event or hook has run. Otherwise, after the publication: for each saved function in
+ *   the order saved, the map events of every BAR whose decoded placement differs from the
+ *   snapshot (unmapped old, mapped new; index order), then its INTx line; then the effects
+ *   of the guest writes made with pci_func_write (MSI/MSI-X messages their unmasking
+ *   releases, the device's cfg_write hook), in order; then unlocks and returns 0.
+ *   Transactions nest: an inner one that succeeds hands its snapshots and pending effects
+ *   to the outer one, which alone publishes and runs them.
+ * A function saved in a transaction must not be freed before the transaction ends.
+ */
+struct pci_func_snap;
+struct pci_write;
+
+struct pci_txn {
+	struct bm_savepoint sp; /* the core's changes since pci_txn_begin */
+	struct pci_txn *outer;  /* the transaction this one is nested in, if any */
+	struct pci_func_snap *saved, **saved_tail; /* the functions saved, in order */
+	struct pci_write *writes, **writes_tail;   /* guest writes whose effects follow */
+};
+
+int pci_txn_begin(bm_pci_host *h, struct pci_txn *t);
+int pci_func_save(struct pci_txn *t, bm_pci_func *f);
+int pci_txn_end(bm_pci_host *h, struct pci_txn *t, int err);
+/* For pci_func_write: runs the effects of the guest write (reg, size, value) to f at the
+ * transaction's successful end, if f has any (MSI, MSI-X or a cfg_write hook). -ENOMEM
+ * before anything changed. */
+int pci_txn_defer_write(struct pci_txn *t, bm_pci_func *f, unsigned reg, unsigned size,
+                        uint32_t value);
+/* Frees what the host's transactions keep between them. */
+void pci_txn_host_free(bm_pci_host *h);
 
 /* config.c: the register file. */
 static inline bool pci_touches(unsigned reg, unsigned size, unsigned start, unsigned len)
@@ -164,14 +223,23 @@ void pci_cfg_set_wmask(bm_pci_func *f, unsigned reg, unsigned size, uint32_t mas
 void pci_cfg_set_w1c(bm_pci_func *f, unsigned reg, unsigned size, uint32_t mask);
 /* Applies a guest write through the masks. */
 void pci_cfg_guest_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value);
-/* A guest configuration read or write of an existing function, under the lock. */
+/* A guest configuration read of an existing function, under the lock. */
 uint32_t pci_func_read(bm_pci_func *f, unsigned reg, unsigned size);
-void pci_func_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value);
+/* A guest configuration write of an existing function inside transaction t: saves f, then
+ * changes its registers and what follows from them in the map (BARs, bridge windows). What
+ * cannot be taken back (messages, the device's hook) waits for the transaction's success.
+ * An error (-ENOMEM) leaves the rollback to pci_txn_end. */
+int pci_func_write(struct pci_txn *t, bm_pci_func *f, unsigned reg, unsigned size, uint32_t value);
+/* The part of a guest write that follows its success: MSI and MSI-X unmasking, the hook. */
+void pci_func_write_effects(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value);
 
 /* bar.c */
 int pci_bars_check(const struct bm_pci_func_desc *d);
 int pci_bars_init(bm_pci_func *f, const struct bm_pci_func_desc *d);
-void pci_bars_update(bm_pci_func *f);
+/* Re-decodes every BAR and re-places those whose placement changed; inside a transaction,
+ * with f saved. An error (-ENOMEM) may leave some BARs changed: the caller's transaction
+ * rolls them back. */
+int pci_bars_update(bm_pci_func *f);
 void pci_bars_unmap_all(bm_pci_func *f);
 void pci_bars_destroy(bm_pci_func *f);
 bool pci_bar_write_touches(const bm_pci_func *f, unsigned reg, unsigned size);
@@ -192,7 +260,8 @@ void pci_emit(bm_pci_func *f, unsigned bar, uint64_t addr, bool mapped);
 
 /* bridge.c */
 int pci_bridge_init(bm_pci_func *f, const struct bm_pci_func_desc *d);
-void pci_bridge_after_write(bm_pci_func *f, unsigned reg, unsigned size);
+/* Re-places the windows after a write that may change them; errors as pci_bars_update. */
+int pci_bridge_after_write(bm_pci_func *f, unsigned reg, unsigned size);
 void pci_bridge_destroy(bm_pci_func *f);
 int pci_bus_init(bm_pci_bus *bus, bm_pci_host *h, bm_pci_func *bridge, const char *mem_name,
                  const char *io_name);

@@ -10,7 +10,8 @@
  * - the region tree (mtree and JSON dumps, every fixture region's attributes), the
  *   published views, the conflicts, what listeners and conflict callbacks were told,
  *   dispatch at the edges of every range and (PCI) every configuration register, BAR and
- *   bridge window must be exactly as before the call;
+ *   bridge window, and what the map observer, the device hooks (cfg_write, bar_map) and
+ *   the host hooks (MSI, INTx) were told must be exactly as before the call;
  * - the same operation, retried without failure, must succeed and leave exactly what a
  *   run that never failed leaves.
  * Every (operation, n) that breaks a rule is reported with what differed; the exit status
@@ -612,6 +613,17 @@ static int op_pci_bar_move(struct fixture *f);
 static int op_pci_bar_move_ecam(struct fixture *f);
 static int op_pci_window(struct fixture *f);
 static int op_pci_command(struct fixture *f);
+static void prepare_pci_cf8(struct fixture *f);
+static int op_pci_cf8(struct fixture *f);
+static int op_pci_bar64_high(struct fixture *f);
+static int op_pci_rom(struct fixture *f);
+static int op_pci_intx_disable(struct fixture *f);
+static int op_pci_msix_unmask_all(struct fixture *f);
+static int op_pci_msi_unmask(struct fixture *f);
+static int op_pci_bus_numbers(struct fixture *f);
+static int op_pci_bridge_command(struct fixture *f);
+static void prepare_pci_overlap(struct fixture *f);
+static int op_pci_under_overlap(struct fixture *f);
 
 static const struct op ops[] = {
     {"bm_region_new_io", false, NULL, op_new_io, NULL},
@@ -644,6 +656,16 @@ static const struct op ops[] = {
     {"PCI: BAR move through ECAM", true, NULL, op_pci_bar_move_ecam, NULL},
     {"PCI: command register write (memory decode on)", true, NULL, op_pci_command, NULL},
     {"PCI: bridge memory window write", true, NULL, op_pci_window, NULL},
+    {"PCI: BAR move through CF8/CFC", true, prepare_pci_cf8, op_pci_cf8, NULL},
+    {"PCI: upper half of a 64-bit BAR (MSI-X inside)", true, NULL, op_pci_bar64_high, NULL},
+    {"PCI: expansion ROM moved onto a bridge's BAR", true, NULL, op_pci_rom, NULL},
+    {"PCI: command write (memory off, INTx disable)", true, NULL, op_pci_intx_disable, NULL},
+    {"PCI: MSI-X function mask cleared (pending vector)", true, NULL, op_pci_msix_unmask_all, NULL},
+    {"PCI: MSI vector unmasked (pending vector)", true, NULL, op_pci_msi_unmask, NULL},
+    {"PCI: bridge bus numbers", true, NULL, op_pci_bus_numbers, NULL},
+    {"PCI: bridge command write (all windows)", true, NULL, op_pci_bridge_command, NULL},
+    {"PCI: BAR moved while BARs overlap", true, prepare_pci_overlap, op_pci_under_overlap, NULL},
+    {"PCI: BAR move inside a transaction", true, prepare_txn, op_pci_bar_move, NULL},
 };
 
 /* ------------------------------------------------------------------ PCI */
@@ -653,7 +675,52 @@ static const struct op ops[] = {
 struct pci_fixture {
 	bm_pci_host *host;
 	bm_pci_func *ep2, *ep3, *bridge, *ep5, *ep10;
+	unsigned msix_cap, msi_cap;
+	/* What the map observer, the device hooks and the host hooks were told, in order:
+	 * a failed write must tell nothing. */
+	struct sbuf events;
 };
+
+static void log_map(void *arg, const struct bm_pci_map_event *ev)
+{
+	struct pci_fixture *p = arg;
+	sb_printf(&p->events, "  observer: %02x:%02x.%x bar %u %s %#" PRIx64 "+%#" PRIx64 "\n",
+	          ev->bus, ev->dev, ev->fn, ev->bar, ev->mapped ? "mapped" : "unmapped", ev->addr,
+	          ev->size);
+}
+
+static void log_cfg_write(void *opaque, bm_pci_func *fn, unsigned reg, unsigned size,
+                          uint32_t value)
+{
+	struct pci_fixture *p = opaque;
+	sb_printf(&p->events, "  cfg_write: %s %#x/%u = %#x\n", bm_pci_func_name(fn), reg, size,
+	          value);
+}
+
+static void log_bar_map(void *opaque, bm_pci_func *fn, unsigned bar, uint64_t addr, uint64_t size,
+                        bool mapped)
+{
+	struct pci_fixture *p = opaque;
+	sb_printf(&p->events, "  bar_map: %s bar %u %s %#" PRIx64 "+%#" PRIx64 "\n",
+	          bm_pci_func_name(fn), bar, mapped ? "mapped" : "unmapped", addr, size);
+}
+
+static void log_msi(void *opaque, bm_pci_func *src, uint64_t addr, uint32_t data)
+{
+	struct pci_fixture *p = opaque;
+	sb_printf(&p->events, "  msi: %s %#" PRIx64 " %#x\n", bm_pci_func_name(src), addr, data);
+}
+
+static void log_intx(void *opaque, bm_pci_func *src, unsigned slot, unsigned pin, bool level)
+{
+	struct pci_fixture *p = opaque;
+	sb_printf(&p->events, "  intx: %s slot %u pin %u %d\n", bm_pci_func_name(src), slot, pin,
+	          level);
+}
+
+static const struct bm_pci_func_ops logging_func_ops = {.cfg_write = log_cfg_write,
+                                                        .bar_map = log_bar_map};
+static const struct bm_pci_host_ops logging_host_ops = {.msi = log_msi, .intx = log_intx};
 
 static bm_pci_func *pci_func(struct fixture *f, bm_pci_bus *bus, unsigned dev,
                              const struct bm_pci_func_desc *d)
@@ -681,11 +748,14 @@ static void pci_fixture_new(struct fixture *f)
 	    .ecam_bus_count = 16,
 	    .mem_priority = -1,
 	    .io_priority = -1,
+	    .ops = &logging_host_ops,
+	    .opaque = p,
 	};
 	if (!p)
 		abort();
 	f->pci = p;
 	OK(bm_pci_host_new(f->sys, &hc, &p->host));
+	OK(bm_pci_host_set_map_observer(p->host, log_map, p));
 	bm_pci_bus *root = bm_pci_host_root_bus(p->host);
 	struct bm_pci_func_desc d = {
 	    .vendor_id = 0x1af4, .device_id = 0x1000, .class_code = 0x020000};
@@ -695,12 +765,20 @@ static void pci_fixture_new(struct fixture *f)
 	    .type = BM_PCI_BAR_MEM64, .size = 0x4000, .prefetchable = true, .ops = &io_ops};
 	d.bars[3] = (struct bm_pci_bar_desc){.type = BM_PCI_BAR_IO, .size = 0x20, .ops = &io_ops};
 	d.rom = (struct bm_pci_bar_desc){.size = 0x800, .ops = &io_ops};
+	d.intx_pin = 1;
+	d.ops = &logging_func_ops;
+	d.opaque = p;
 	p->ep2 = pci_func(f, root, 2, &d);
+	OK(bm_pci_func_add_msix(p->ep2, 4, 1, 0x2000, 1, 0x3000, &p->msix_cap));
+	d.intx_pin = 0;
+	d.ops = NULL;
+	d.opaque = NULL;
 	memset(d.bars, 0, sizeof(d.bars));
 	d.rom.size = 0;
 	d.bars[0] =
 	    (struct bm_pci_bar_desc){.type = BM_PCI_BAR_MEM32, .size = 0x2000, .ops = &io_ops};
 	p->ep3 = pci_func(f, root, 3, &d);
+	OK(bm_pci_func_add_msi(p->ep3, 4, false, true, &p->msi_cap));
 	p->ep5 = pci_func(f, root, 5, &d);
 	struct bm_pci_func_desc b = {.vendor_id = 0x1b36,
 	                             .device_id = 0x0001,
@@ -730,6 +808,28 @@ static void pci_fixture_new(struct fixture *f)
 	cfg(p->bridge, 0x04, 2, 0x0002);
 	cfg(p->ep10, 0x10, 4, 0xc1000000);
 	cfg(p->ep10, 0x04, 2, 0x0002);
+
+	/* 00:02.0: MSI-X on with every vector masked by the function mask; vector 0's own
+	 * mask off and a message pending; its INTx line up. */
+	uint64_t table = 0x800000000ull + 0x2000;
+	cfg(p->ep2, p->msix_cap + 2, 2, 0xc000);
+	OK(bm_write(f->vcpu, f->mem, table, 4, 0xfee00000));
+	OK(bm_write(f->vcpu, f->mem, table + 8, 4, 0x41));
+	OK(bm_write(f->vcpu, f->mem, table + 12, 4, 0));
+	if (bm_pci_msi_notify(p->ep2, 0) != 1) {
+		fprintf(stderr, "MSI-X vector 0 was not held pending\n");
+		exit(2);
+	}
+	OK(bm_pci_intx_set(p->ep2, true));
+	/* 00:03.0: MSI on (4 vectors), vector 2 masked and pending. */
+	cfg(p->ep3, p->msi_cap + 4, 4, 0xfee01000);
+	cfg(p->ep3, p->msi_cap + 8, 2, 0x60);
+	cfg(p->ep3, p->msi_cap + 0xc, 4, 0x4);
+	cfg(p->ep3, p->msi_cap + 2, 2, 0x0021);
+	if (bm_pci_msi_notify(p->ep3, 2) != 1) {
+		fprintf(stderr, "MSI vector 2 was not held pending\n");
+		exit(2);
+	}
 }
 
 static void pci_fixture_free(struct fixture *f)
@@ -739,12 +839,14 @@ static void pci_fixture_free(struct fixture *f)
 		fprintf(stderr, "bm_pci_host_free returned %d\n", rc);
 		exit(2);
 	}
+	sb_free(&f->pci->events);
 	free(f->pci);
 	f->pci = NULL;
 }
 
 static void pci_state(struct sbuf *b, struct fixture *f)
 {
+	sb_printf(b, "[pci events]\n%s", f->pci->events.s ? f->pci->events.s : "");
 	sb_printf(b, "[pci]\n");
 	for (bm_pci_func *fn = bm_pci_func_next(f->pci->host, NULL); fn;
 	     fn = bm_pci_func_next(f->pci->host, fn)) {
@@ -797,6 +899,69 @@ static int op_pci_command(struct fixture *f)
 static int op_pci_window(struct fixture *f)
 {
 	return bm_pci_cfg_write(f->pci->host, 0, 4, 0, 0x20, 4, 0xc2f0c200);
+}
+
+/* The latch selects 00:03.0's BAR0; the data port write moves it. */
+static void prepare_pci_cf8(struct fixture *f)
+{
+	OK(bm_write(f->vcpu, f->io, 0xcf8, 4, 0x80000000u | (3u << 11) | 0x10));
+}
+
+static int op_pci_cf8(struct fixture *f)
+{
+	return bm_write(f->vcpu, f->io, 0xcfc, 4, 0xc0004000);
+}
+
+/* 00:02.0's BAR1 (64-bit, with the MSI-X table and PBA inside) to 0x9_0000_0000. */
+static int op_pci_bar64_high(struct fixture *f)
+{
+	return bm_pci_func_cfg_write(f->pci->ep2, 0x18, 4, 0x9);
+}
+
+static int op_pci_rom(struct fixture *f)
+{
+	return bm_pci_func_cfg_write(f->pci->ep2, 0x30, 4, 0xc0020001);
+}
+
+/* Unmaps BAR0, BAR1 and the ROM, keeps the I/O BAR, and keeps the line from the host. */
+static int op_pci_intx_disable(struct fixture *f)
+{
+	return bm_pci_func_cfg_write(f->pci->ep2, 0x04, 2, 0x0401);
+}
+
+/* Clearing the function mask sends the pending vector: only after success. */
+static int op_pci_msix_unmask_all(struct fixture *f)
+{
+	return bm_pci_func_cfg_write(f->pci->ep2, f->pci->msix_cap + 2, 2, 0x8000);
+}
+
+static int op_pci_msi_unmask(struct fixture *f)
+{
+	return bm_pci_func_cfg_write(f->pci->ep3, f->pci->msi_cap + 0xc, 4, 0);
+}
+
+/* Bus 1 becomes bus 2: the function behind the bridge answers as 02:00.0. */
+static int op_pci_bus_numbers(struct fixture *f)
+{
+	return bm_pci_func_cfg_write(f->pci->bridge, 0x18, 4, 0x00020200);
+}
+
+/* Turning I/O decoding on re-places all three windows. */
+static int op_pci_bridge_command(struct fixture *f)
+{
+	return bm_pci_func_cfg_write(f->pci->bridge, 0x04, 2, 0x0003);
+}
+
+/* 00:03.0's BAR0 onto 00:02.0's: it hides it. */
+static void prepare_pci_overlap(struct fixture *f)
+{
+	cfg(f->pci->ep3, 0x10, 4, 0xc0000000);
+}
+
+/* 00:02.0's BAR0 moves within 00:03.0's and now hides its upper half. */
+static int op_pci_under_overlap(struct fixture *f)
+{
+	return bm_pci_func_cfg_write(f->pci->ep2, 0x10, 4, 0xc0001000);
 }
 
 /* ------------------------------------------------------------------ the rule */

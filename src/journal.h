@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Savepoints: taking back, inside an open transaction, every change made to the region
+ * tree since a given point. For the layers built on the core (the PCI layer) whose one
+ * operation is several core changes and must fail with none of them made.
+ *
+ * While a savepoint is open, every mutator of region.h reserves its undo record before it
+ * changes anything (so running out of memory fails the call with nothing changed), then
+ * records how to take the change back. Region creation is not recorded: a region made
+ * inside a savepoint survives a rollback, unplaced, and stays its maker's.
+ */
+#ifndef BUSMAP_SRC_JOURNAL_H
+#define BUSMAP_SRC_JOURNAL_H
+
+#include <busmap/system.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bm_savepoint {
+	size_t mark;  /* records in the journal when it was opened */
+	uint64_t seq; /* the system's placement stamp then */
+};
+
+/* Opens a savepoint. The caller holds the writer lock inside a transaction (bm_begin);
+ * savepoints nest and close in the reverse order of opening. Allocates nothing: -EPERM
+ * outside a transaction is the only failure. */
+int bm_savepoint_open(bm_system *sys, struct bm_savepoint *sp);
+/* Whether a change was recorded since it was opened. */
+bool bm_savepoint_changed(const bm_system *sys, const struct bm_savepoint *sp);
+/* Closes it keeping the changes; inside another savepoint they become that one's. */
+void bm_savepoint_release(bm_system *sys, const struct bm_savepoint *sp);
+/* Closes it taking back every change made since it was opened, newest first, stamps
+ * included; the windows they touched stay dirty so that the next publication is right.
+ * Allocates nothing and cannot fail. */
+void bm_savepoint_rollback(bm_system *sys, const struct bm_savepoint *sp);
+/* Publishes the changes so far if the caller's transaction is the outermost one, keeping
+ * the lock and the transaction open, so that a failure (-ENOMEM, nothing published) can
+ * still be rolled back before anyone sees the tree. Inside an outer transaction: 0. Once
+ * it succeeded, release the savepoint: a rollback would bring back regions destroyed
+ * since, which the publication handed to the reclaimer. */
+int bm_publish_held(bm_system *sys);
+
+#endif
