@@ -12,6 +12,7 @@
 #ifndef BUSMAP_SRC_JOURNAL_H
 #define BUSMAP_SRC_JOURNAL_H
 
+#include <busmap/region.h>
 #include <busmap/system.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,5 +41,9 @@ void bm_savepoint_rollback(bm_system *sys, const struct bm_savepoint *sp);
  * it succeeded, release the savepoint: a rollback would bring back regions destroyed
  * since, which the publication handed to the reclaimer. */
 int bm_publish_held(bm_system *sys);
+
+/* The stamp of a region's newest add or move: among siblings of equal priority the higher
+ * one wins. For a layer that saves placements and must put them back in the same order. */
+uint64_t bm_region_stamp(const bm_region *r);
 
 #endif

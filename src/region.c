@@ -514,3 +514,8 @@ void *bm_region_opaque(const bm_region *r)
 {
 	return r ? r->opaque : NULL;
 }
+
+uint64_t bm_region_stamp(const bm_region *r)
+{
+	return r->seq;
+}

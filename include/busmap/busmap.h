@@ -15,6 +15,7 @@
 #include <busmap/dispatch.h>
 #include <busmap/pci.h>
 #include <busmap/pci_alloc.h>
+#include <busmap/pci_state.h>
 #include <busmap/region.h>
 #include <busmap/space.h>
 #include <busmap/system.h>
