@@ -405,7 +405,7 @@ BM_INLINE int qsbr_miss(bm_vcpu *v, bm_space *s, const struct bm_view *view, uin
 {
 	const struct bm_range *r = look_up(v, view, addr);
 	uint64_t off;
-	if (direct(r, addr, size, &off))
+	if (direct_found(r, addr, size, &off))
 		return call_direct(v, r, off, size, wr, out, value);
 	return qsbr_general(v, s, view, r, addr, size, wr, out, value);
 }
