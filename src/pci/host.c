@@ -214,17 +214,12 @@ static const struct bm_region_ops ecam_ops = {
 
 /* ---- creation ---- */
 
-static unsigned ecam_count(const struct bm_pci_host_config *c)
-{
-	return c->ecam_bus_count ? c->ecam_bus_count : 256u - c->ecam_bus_first;
-}
-
 static int check_config(bm_system *sys, const struct bm_pci_host_config *c)
 {
 	if (!sys || !c || !c->mem || (c->cf8 && !c->io) || (c->io && c->io_window_size))
 		return -EINVAL;
 	if (c->ecam) {
-		uint64_t n = ecam_count(c), len = n << ECAM_BUS_SHIFT;
+		uint64_t n = pci_ecam_bus_count(c), len = n << ECAM_BUS_SHIFT;
 		if (c->ecam_bus_first + n > 256 || c->ecam_base + (len - 1) < c->ecam_base)
 			return -EINVAL;
 	}
@@ -265,7 +260,7 @@ static int place_conf(bm_pci_host *h)
 			                    above(c->io_priority));
 	}
 	if (!err && c->ecam) {
-		uint64_t len = (uint64_t)ecam_count(c) << ECAM_BUS_SHIFT;
+		uint64_t len = (uint64_t)pci_ecam_bus_count(c) << ECAM_BUS_SHIFT;
 		err = bm_region_new_io(h->sys, "pci-ecam", len, &ecam_ops, h, &h->ecam);
 		if (!err)
 			err = bm_region_add(bm_space_root(c->mem), h->ecam, c->ecam_base,

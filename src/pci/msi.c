@@ -34,16 +34,6 @@ static unsigned cap_len(const struct pci_msi *m)
 	return (m->addr64 ? 0x10 : 0xc) + (m->maskable ? 8 : 0);
 }
 
-static unsigned log2u(unsigned x)
-{
-	unsigned n = 0;
-	while (x > 1) {
-		x >>= 1;
-		n++;
-	}
-	return n;
-}
-
 static uint32_t vector_bits(unsigned n)
 {
 	return n >= 32 ? UINT32_MAX : (1u << n) - 1;
@@ -64,7 +54,7 @@ int bm_pci_func_add_msi(bm_pci_func *f, unsigned nvectors, bool addr64, bool mas
 	uint8_t data[0x18] = {0}, wmask[0x18] = {0};
 	unsigned base_data = addr64 ? 0xc : 0x8, base_mask = addr64 ? 0x10 : 0xc;
 	put(data, MSI_CTRL, 2,
-	    log2u(nvectors) << MSI_CTRL_MMC_SHIFT | (addr64 ? MSI_CTRL_64 : 0) |
+	    pci_log2u(nvectors) << MSI_CTRL_MMC_SHIFT | (addr64 ? MSI_CTRL_64 : 0) |
 	        (maskable ? MSI_CTRL_MASKABLE : 0));
 	put(wmask, MSI_CTRL, 2, MSI_CTRL_ENABLE | 0x7u << MSI_CTRL_MME_SHIFT);
 	put(wmask, MSI_ADDR_LO, 4, 0xfffffffc);
@@ -107,7 +97,7 @@ bool pci_msi_enabled(const bm_pci_func *f)
 static unsigned allocated(const bm_pci_func *f)
 {
 	uint32_t ctrl = pci_cfg_get(f, f->msi.off + MSI_CTRL, 2);
-	unsigned mme = (ctrl >> MSI_CTRL_MME_SHIFT) & 7, mmc = log2u(f->msi.nvec);
+	unsigned mme = (ctrl >> MSI_CTRL_MME_SHIFT) & 7, mmc = pci_log2u(f->msi.nvec);
 	return 1u << (mme < mmc ? mme : mmc);
 }
 

@@ -255,6 +255,11 @@ void pci_bus_detach_funcs(bm_pci_bus *bus);
 void pci_bus_release_funcs(bm_pci_bus *bus);
 
 /* host.c */
+/* The buses ECAM covers: ecam_bus_count, or 0 for every bus from ecam_bus_first on. */
+static inline unsigned pci_ecam_bus_count(const struct bm_pci_host_config *c)
+{
+	return c->ecam_bus_count ? c->ecam_bus_count : 256u - c->ecam_bus_first;
+}
 bm_pci_func *pci_route(bm_pci_host *h, unsigned bus, unsigned dev, unsigned fn);
 void pci_emit(bm_pci_func *f, unsigned bar, uint64_t addr, bool mapped);
 
@@ -271,6 +276,16 @@ void pci_bus_destroy(bm_pci_bus *bus);
 int pci_cap_add(bm_pci_func *f, const struct bm_pci_cap_desc *cap, unsigned *offset);
 
 /* msi.c, msix.c */
+/* The base-2 logarithm of x, rounded down; 0 for 0. MSI's vector counts are powers of 2. */
+static inline unsigned pci_log2u(unsigned x)
+{
+	unsigned n = 0;
+	while (x > 1) {
+		x >>= 1;
+		n++;
+	}
+	return n;
+}
 void pci_msi_after_write(bm_pci_func *f, unsigned reg, unsigned size);
 bool pci_msi_enabled(const bm_pci_func *f);
 int pci_msi_notify(bm_pci_func *f, unsigned vector);

@@ -142,12 +142,11 @@ static void put_host_topo(struct out *o, const bm_pci_host *h)
 	const struct bm_pci_host_config *c = &h->cfg;
 	uint32_t flags = (c->io ? HOST_PORTS : 0) | (c->cf8 ? HOST_CF8 : 0) |
 	                 (c->ecam ? HOST_ECAM : 0) | (c->decode_zero ? HOST_DECODE_ZERO : 0);
-	unsigned ecam_count = c->ecam_bus_count ? c->ecam_bus_count : 256u - c->ecam_bus_first;
 	put(o, flags, 4);
 	put(o, (uint32_t)c->mem_priority, 4);
 	put(o, (uint32_t)c->io_priority, 4);
 	put(o, c->ecam ? c->ecam_bus_first : 0, 2);
-	put(o, c->ecam ? ecam_count : 0, 2);
+	put(o, c->ecam ? pci_ecam_bus_count(c) : 0, 2);
 	put(o, h->io_limit, 8);
 	put(o, c->io_window_base, 8);
 	put(o, c->io_window_size, 8);
@@ -477,16 +476,6 @@ static int check_rank(uint8_t *seen, size_t nslots, uint32_t rank, bool exists)
 	return 0;
 }
 
-static unsigned log2u(unsigned x)
-{
-	unsigned n = 0;
-	while (x > 1) {
-		x >>= 1;
-		n++;
-	}
-	return n;
-}
-
 /* An MSI capability inside the legacy list, whose fixed bits say what the record says. */
 static bool msi_agrees(const uint8_t *t, const uint8_t *s)
 {
@@ -498,7 +487,7 @@ static bool msi_agrees(const uint8_t *t, const uint8_t *s)
 	    n > 32 || (n & (n - 1)))
 		return false;
 	unsigned ctrl = (unsigned)get(s, off + 2, 2);
-	return s[off] == PCI_CAP_ID_MSI && (ctrl >> 1 & 7) == log2u(n) &&
+	return s[off] == PCI_CAP_ID_MSI && (ctrl >> 1 & 7) == pci_log2u(n) &&
 	       !(ctrl & MSI_CTRL_64) == !(flags & 1) && !(ctrl & MSI_CTRL_MASKABLE) == !(flags & 2);
 }
 
