@@ -149,8 +149,9 @@ struct bm_pci_host {
 	bm_pci_func *host_bridge;
 	bm_pci_map_fn observer;
 	void *observer_arg;
-	struct pci_txn *txn;         /* the innermost open transaction (txn.c) */
-	struct pci_func_snap *spare; /* a snapshot kept for the next one */
+	struct pci_txn *txn;           /* the innermost open transaction (txn.c) */
+	struct pci_func_snap *spare;   /* a snapshot kept for the next one */
+	struct pci_write *spare_write; /* a deferred write's record kept for the next one */
 };
 
 /* Locking: every public entry takes the writer lock through a transaction. */
@@ -174,8 +175,9 @@ int pci_unlock(bm_pci_host *h);
  * pci_txn_begin: takes the writer lock (pci_lock) and opens a savepoint; 0, or the lock's
  *   error (-EDEADLK from a listener or conflict callback) with nothing to end.
  * pci_func_save: snapshots f's register bytes (not its masks, which no guest write
- *   changes), MSI-X table and PBA, BAR decode state (mapped, address) and INTx state. Call
- *   it before changing any of those inside the transaction; saving f again is a no-op.
+ *   changes), BAR decode state (mapped, address) and INTx state, and, when the transaction
+ *   (or one it is nested in) has tables set, its MSI-X table and PBA. Call it before
+ *   changing any of those inside the transaction; saving f again is a no-op.
  *   -ENOMEM with nothing changed. While f is saved, its BAR map/unmap events are held
  *   back (see pci_txn_end).
  * pci_txn_end: with err != 0, or when publishing its region changes fails (only when the
@@ -199,6 +201,7 @@ struct pci_txn {
 	struct pci_txn *outer;  /* the transaction this one is nested in, if any */
 	struct pci_func_snap *saved, **saved_tail; /* the functions saved, in order */
 	struct pci_write *writes, **writes_tail;   /* guest writes whose effects follow */
+	bool tables; /* may change MSI-X tables and pending bits: set it after pci_txn_begin */
 };
 
 int pci_txn_begin(bm_pci_host *h, struct pci_txn *t);

@@ -681,6 +681,7 @@ static int restore_parsed(bm_pci_host *h, const struct blob *b)
 	struct pci_txn t;
 	int err = pci_txn_begin(h, &t);
 	if (!err) {
+		t.tables = true;
 		err = apply(h, &t, b, v, p);
 		/* The latch is no part of the map: it changes last and goes back on failure. */
 		uint32_t latch = __atomic_load_n(&h->conf_addr, __ATOMIC_RELAXED);

@@ -78,11 +78,22 @@ static size_t table_dwords(const bm_pci_func *f)
 	return f->msix.table ? (size_t)f->msix.nvec * 4 : 0;
 }
 
+/* Whether t, or a transaction it is nested in, may change MSI-X tables: a guest write
+ * cannot (only MMIO to the table, and the unmasking that follows success, change them). */
+static bool changes_tables(const struct pci_txn *t)
+{
+	for (; t; t = t->outer)
+		if (t->tables)
+			return true;
+	return false;
+}
+
 int pci_func_save(struct pci_txn *t, bm_pci_func *f)
 {
 	if (f->snap && f->snap->owner == t)
 		return 0;
-	size_t npba = pba_words(f), ntable = table_dwords(f);
+	bool tables = changes_tables(t);
+	size_t npba = tables ? pba_words(f) : 0, ntable = tables ? table_dwords(f) : 0;
 	/* The structure's size is a multiple of 8, so the 64-bit words come first. */
 	size_t bytes = sizeof(struct pci_func_snap) + npba * sizeof(uint64_t) +
 	               ntable * sizeof(uint32_t) + f->cfg_size;
@@ -143,8 +154,10 @@ int pci_txn_defer_write(struct pci_txn *t, bm_pci_func *f, unsigned reg, unsigne
 	/* Most functions have no effect to defer: they cost nothing here. */
 	if (!f->msi.off && !f->msix.off && !(f->ops && f->ops->cfg_write))
 		return 0;
-	struct pci_write *w = malloc(sizeof(*w));
-	if (!w)
+	struct pci_write *w = f->host->spare_write;
+	if (w)
+		f->host->spare_write = NULL;
+	else if (!(w = malloc(sizeof(*w))))
 		return -ENOMEM;
 	*w = (struct pci_write){NULL, f, reg, size, value};
 	*t->writes_tail = w;
@@ -189,8 +202,9 @@ static void run_effects(const struct pci_txn *t, bool moved)
 		pci_func_write_effects(w->f, w->reg, w->size, w->value);
 }
 
-/* Keeps one snapshot for the host's next transaction: most save one function, and a
- * configuration write then allocates nothing of its own. */
+/* Keeps one snapshot (and, in free_all, one write record) for the host's next
+ * transaction: most save one function and defer one write, and a configuration write then
+ * allocates nothing of its own. */
 static void drop_snap(bm_pci_host *h, struct pci_func_snap *s)
 {
 	if (!h->spare) {
@@ -211,7 +225,10 @@ static void free_all(bm_pci_host *h, struct pci_txn *t)
 	}
 	for (struct pci_write *w = t->writes, *next; w; w = next) {
 		next = w->next;
-		free(w);
+		if (!h->spare_write)
+			h->spare_write = w;
+		else
+			free(w);
 	}
 }
 
@@ -241,6 +258,8 @@ void pci_txn_host_free(bm_pci_host *h)
 {
 	free(h->spare);
 	h->spare = NULL;
+	free(h->spare_write);
+	h->spare_write = NULL;
 }
 
 int pci_txn_end(bm_pci_host *h, struct pci_txn *t, int err)

@@ -4,6 +4,7 @@
  * and tells nobody; a successful one tells the observer and the hooks after its
  * publication; nested ones hand everything to the outermost.
  */
+#include "allocfail/wrap.h"
 #include "pci/pci_internal.h"
 #include "pcitest.h"
 
@@ -186,6 +187,27 @@ static void test_hook_writes_another_function(void **state)
 	pt_free(t);
 }
 
+/* Once a write has run, the host keeps what the next one needs: a write that moves nothing
+ * allocates nothing, even for a function whose writes have effects that wait for success. */
+static void test_write_allocates_nothing(void **state)
+{
+	(void)state;
+	struct pt *t = pt_new();
+	struct dev d = {.t = t};
+	bm_pci_func *f = add_dev(t, 2, &d, 0x22, 0xc0000000);
+	unsigned writes = d.cfg_writes;
+	for (unsigned i = 0; i < 3; i++) {
+		af_arm(1);
+		int err = bm_pci_func_cfg_write(f, 0x3c, 1, 0x20 + i);
+		unsigned long n = af_disarm();
+		assert_int_equal(err, 0);
+		assert_int_equal(n, 0);
+	}
+	assert_int_equal(rd(f, 0x3c, 1), 0x22);
+	assert_int_equal(d.cfg_writes, writes + 3);
+	pt_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +216,7 @@ int main(void)
 	    cmocka_unit_test(test_nested_success),
 	    cmocka_unit_test(test_nested_failure),
 	    cmocka_unit_test(test_hook_writes_another_function),
+	    cmocka_unit_test(test_write_allocates_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
