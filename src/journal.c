@@ -101,9 +101,14 @@ void bm_savepoint_rollback(bm_system *sys, const struct bm_savepoint *sp)
 	close_savepoint(j);
 }
 
-int bm_publish_held(bm_system *sys)
+int bm_publish_held(bm_system *sys, unsigned levels)
 {
 	if (!bm_system_owned(sys) || sys->depth == 0)
 		return -EPERM;
-	return sys->depth == 1 && bm_publish_due(sys) ? bm_publish(sys) : 0;
+	return sys->depth <= levels && bm_publish_due(sys) ? bm_publish(sys) : 0;
+}
+
+unsigned bm_transaction_depth(const bm_system *sys)
+{
+	return sys->depth;
 }

@@ -35,12 +35,18 @@ void bm_savepoint_release(bm_system *sys, const struct bm_savepoint *sp);
  * included; the windows they touched stay dirty so that the next publication is right.
  * Allocates nothing and cannot fail. */
 void bm_savepoint_rollback(bm_system *sys, const struct bm_savepoint *sp);
-/* Publishes the changes so far if the caller's transaction is the outermost one, keeping
- * the lock and the transaction open, so that a failure (-ENOMEM, nothing published) can
- * still be rolled back before anyone sees the tree. Inside an outer transaction: 0. Once
- * it succeeded, release the savepoint: a rollback would bring back regions destroyed
- * since, which the publication handed to the reclaimer. */
-int bm_publish_held(bm_system *sys);
+/* Publishes the changes so far if no transaction is open around the caller's own ones:
+ * levels is how many of the open transactions, counted from the outermost, are the
+ * caller's (1: only its current one; more for a layer whose hooks run inside its own
+ * transactions, after it published and with nothing of its own left to take back). The
+ * lock and the transaction stay open, so that a failure (-ENOMEM, nothing published) can
+ * still be rolled back before anyone sees the tree. With others open around them: 0, and
+ * the outermost commit publishes. Once it succeeded, release the savepoint: a rollback
+ * would bring back regions destroyed since, which the publication handed to the
+ * reclaimer. */
+int bm_publish_held(bm_system *sys, unsigned levels);
+/* How many transactions the calling thread, which holds the lock, has open (1: one). */
+unsigned bm_transaction_depth(const bm_system *sys);
 
 /* The stamp of a region's newest add or move: among siblings of equal priority the higher
  * one wins. For a layer that saves placements and must put them back in the same order. */

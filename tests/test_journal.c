@@ -165,21 +165,30 @@ static void test_publish_held(void **state)
 	struct tree t = build(e);
 	struct bm_savepoint sp;
 	assert_int_equal(bm_savepoint_open(e->sys, &sp), -EPERM); /* outside a transaction */
-	assert_int_equal(bm_publish_held(e->sys), -EPERM);
+	assert_int_equal(bm_publish_held(e->sys, 1), -EPERM);
 	assert_int_equal(bm_begin(e->sys), 0);
 	assert_int_equal(bm_savepoint_open(e->sys, &sp), 0);
 	assert_int_equal(bm_region_move(t.x, 0), -ENOENT);
 	assert_int_equal(bm_region_add(e->root, t.x, 0x100, 0), 0);
 	/* Inside a caller's transaction nothing publishes yet. */
 	assert_int_equal(bm_begin(e->sys), 0);
-	assert_int_equal(bm_publish_held(e->sys), 0);
-	assert_int_equal(bm_commit(e->sys), 0);
+	assert_int_equal(bm_transaction_depth(e->sys), 2);
+	assert_int_equal(bm_publish_held(e->sys, 1), 0);
 	struct flat f = flat_of(e->mem);
 	assert_true(f.n == 0 || f.v[0].region != t.x);
-	/* The outermost one publishes, and keeps the lock and the transaction. */
-	assert_int_equal(bm_publish_held(e->sys), 0);
+	/* Unless the caller says both levels are its own. */
+	assert_int_equal(bm_publish_held(e->sys, 2), 0);
 	f = flat_of(e->mem);
 	assert_ptr_equal(f.v[0].region, t.x);
+	assert_int_equal(bm_region_move(t.x, 0x200), 0);
+	assert_int_equal(bm_commit(e->sys), 0);
+	f = flat_of(e->mem);
+	assert_int_equal(f.v[0].start, 0x100);
+	/* The outermost one publishes, and keeps the lock and the transaction. */
+	assert_int_equal(bm_publish_held(e->sys, 1), 0);
+	f = flat_of(e->mem);
+	assert_ptr_equal(f.v[0].region, t.x);
+	assert_int_equal(f.v[0].start, 0x200);
 	bm_savepoint_release(e->sys, &sp);
 	assert_int_equal(bm_commit(e->sys), 0);
 	assert_int_equal(bm_commit(e->sys), -EPERM);

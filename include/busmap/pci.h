@@ -35,7 +35,9 @@
  * registers, the region tree and the published view exactly as before, and nobody is told
  * anything. Only once it succeeded come, in this order: the map events (observer, then
  * the device's bar_map hook, per BAR), the INTx line at the host, MSI and MSI-X messages
- * that the write released by unmasking, and the device's cfg_write hook. A guest's write
+ * that the write released by unmasking, and the device's cfg_write hook. A configuration
+ * write one of these makes is a write of its own, published before its own events (inside
+ * a transaction of the caller's, all of them publish at its commit). A guest's write
  * through CF8/CFC or ECAM returns that -ENOMEM from its bm_write, and can be retried.
  * An 8-byte ECAM write is carried out as two 4-byte configuration writes, each
  * all-or-nothing: when the second fails, the first stays.

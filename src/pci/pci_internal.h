@@ -152,6 +152,9 @@ struct bm_pci_host {
 	struct pci_txn *txn;           /* the innermost open transaction (txn.c) */
 	struct pci_func_snap *spare;   /* a snapshot kept for the next one */
 	struct pci_write *spare_write; /* a deferred write's record kept for the next one */
+	/* Transaction levels, from the outermost, that are PCI transactions running their
+	 * effects after publishing: a write a hook makes there publishes on its own. */
+	unsigned effects_levels;
 };
 
 /* Locking: every public entry takes the writer lock through a transaction. */
@@ -190,7 +193,9 @@ int pci_unlock(bm_pci_host *h);
  *   of the guest writes made with pci_func_write (MSI/MSI-X messages their unmasking
  *   releases, the device's cfg_write hook), in order; then unlocks and returns 0.
  *   Transactions nest: an inner one that succeeds hands its snapshots and pending effects
- *   to the outer one, which alone publishes and runs them.
+ *   to the outer one, which alone publishes and runs them. A transaction opened by a hook
+ *   while an outermost one runs its effects is outermost in turn: it publishes before
+ *   telling anyone, as if no lock were held around it.
  * A function saved in a transaction must not be freed before the transaction ends.
  */
 struct pci_func_snap;
@@ -201,7 +206,8 @@ struct pci_txn {
 	struct pci_txn *outer;  /* the transaction this one is nested in, if any */
 	struct pci_func_snap *saved, **saved_tail; /* the functions saved, in order */
 	struct pci_write *writes, **writes_tail;   /* guest writes whose effects follow */
-	bool tables; /* may change MSI-X tables and pending bits: set it after pci_txn_begin */
+	bool tables;    /* may change MSI-X tables and pending bits: set it after pci_txn_begin */
+	unsigned level; /* the system's transaction depth inside it (1: outermost) */
 };
 
 int pci_txn_begin(bm_pci_host *h, struct pci_txn *t);

@@ -53,7 +53,7 @@ int pci_txn_begin(bm_pci_host *h, struct pci_txn *t)
 	int err = pci_lock(h);
 	if (err)
 		return err;
-	*t = (struct pci_txn){.outer = h->txn};
+	*t = (struct pci_txn){.outer = h->txn, .level = bm_transaction_depth(h->sys)};
 	t->saved_tail = &t->saved;
 	t->writes_tail = &t->writes;
 	/* Cannot fail: the lock is held inside a transaction. */
@@ -269,7 +269,7 @@ int pci_txn_end(bm_pci_host *h, struct pci_txn *t, int err)
 	 * others left pending publishes when it closes, and a failure there is not its. */
 	bool moved = bm_savepoint_changed(h->sys, &t->sp);
 	if (!err && !t->outer && moved)
-		err = bm_publish_held(h->sys);
+		err = bm_publish_held(h->sys, h->effects_levels + 1);
 	h->txn = t->outer;
 	if (err) {
 		for (struct pci_func_snap *s = t->saved; s; s = s->next) {
@@ -283,7 +283,14 @@ int pci_txn_end(bm_pci_host *h, struct pci_txn *t, int err)
 		hand_over(t, t->outer);
 	} else {
 		bm_savepoint_release(h->sys, &t->sp);
+		/* Published (or nothing to), and nothing left to take back: a hook's write nested
+		 * here publishes its own change before its events, which it could not if this
+		 * level counted as someone else's open transaction. */
+		unsigned below = h->effects_levels;
+		if (t->level == below + 1)
+			h->effects_levels = t->level;
 		run_effects(t, moved);
+		h->effects_levels = below;
 		free_all(h, t);
 	}
 	/* After a rollback this publishes the windows it dirtied, which render as before; after

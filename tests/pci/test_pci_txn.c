@@ -187,6 +187,41 @@ static void test_hook_writes_another_function(void **state)
 	pt_free(t);
 }
 
+/* The hook's write is published before its events too: the observer finds the other
+ * function's new placement live when told of it. */
+static void see_other_live(void *arg, const struct bm_pci_map_event *ev)
+{
+	struct dev *d = arg;
+	pt_record(d->t, ev);
+	if (ev->mapped && ev->addr == 0xc0200000)
+		d->mapped_seen = mmio(d->t, ev->addr) == 0x33;
+}
+
+static void test_hook_write_published_before_told(void **state)
+{
+	(void)state;
+	struct pt *t = pt_new();
+	struct dev d = {.t = t}, e = {.t = t};
+	bm_pci_func *f = add_dev(t, 2, &d, 0x22, 0xc0000000);
+	bm_pci_func *g = add_dev(t, 3, &e, 0x33, 0xc0010000);
+	d.other = g;
+	d.cfg_writes = 0;
+	assert_int_equal(bm_pci_host_set_map_observer(t->host, see_other_live, &d), 0);
+	wr(f, 0x10, 4, 0xc0100000);
+	assert_true(d.mapped_seen);
+	/* Inside a caller's transaction nothing publishes before its commit, hooks' writes
+	 * included; the events still come, after the write. */
+	d.cfg_writes = 0;
+	d.mapped_seen = false;
+	assert_int_equal(bm_pci_func_cfg_write(g, 0x10, 4, 0xc0010000), 0);
+	assert_int_equal(bm_begin(bm_pci_host_system(t->host)), 0);
+	wr(f, 0x10, 4, 0xc0000000);
+	assert_false(d.mapped_seen);
+	assert_int_equal(bm_commit(bm_pci_host_system(t->host)), 0);
+	assert_int_equal(mmio(t, 0xc0200000), 0x33);
+	pt_free(t);
+}
+
 /* Once a write has run, the host keeps what the next one needs: a write that moves nothing
  * allocates nothing, even for a function whose writes have effects that wait for success. */
 static void test_write_allocates_nothing(void **state)
@@ -216,6 +251,7 @@ int main(void)
 	    cmocka_unit_test(test_nested_success),
 	    cmocka_unit_test(test_nested_failure),
 	    cmocka_unit_test(test_hook_writes_another_function),
+	    cmocka_unit_test(test_hook_write_published_before_told),
 	    cmocka_unit_test(test_write_allocates_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
