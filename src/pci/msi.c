@@ -6,14 +6,6 @@
  */
 #include "pci_internal.h"
 
-#define MSI_CTRL           2
-#define MSI_ADDR_LO        4
-#define MSI_CTRL_ENABLE    0x0001
-#define MSI_CTRL_MMC_SHIFT 1
-#define MSI_CTRL_MME_SHIFT 4
-#define MSI_CTRL_64        0x0080
-#define MSI_CTRL_MASKABLE  0x0100
-
 static unsigned reg_data(const struct pci_msi *m)
 {
 	return m->off + (m->addr64 ? 0xc : 0x8);

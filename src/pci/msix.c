@@ -9,17 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define MSIX_CTRL          2
-#define MSIX_TABLE         4
-#define MSIX_PBA           8
-#define MSIX_CAP_LEN       12
-#define MSIX_CTRL_ENABLE   0x8000
-#define MSIX_CTRL_MASKALL  0x4000
-#define MSIX_ENTRY_SIZE    16
-#define MSIX_ENTRY_DWORDS  4
-#define MSIX_VECTOR_CTRL   3 /* dword index in an entry */
-#define MSIX_VECTOR_MASKED 0x1
-#define OVERLAY_PRIORITY   1 /* above the BAR's contents at 0 */
+#define OVERLAY_PRIORITY 1 /* above the BAR's contents at 0 */
 
 static uint64_t table_len(unsigned nvec)
 {
@@ -28,7 +18,7 @@ static uint64_t table_len(unsigned nvec)
 
 static uint64_t pba_len(unsigned nvec)
 {
-	return (uint64_t)(nvec + 63) / 64 * 8;
+	return (uint64_t)pci_msix_pba_words(nvec) * 8;
 }
 
 static uint16_t ctrl(const bm_pci_func *f)
@@ -183,7 +173,7 @@ static int build(bm_pci_func *f, unsigned n, unsigned tbar, uint32_t toff, unsig
 {
 	struct pci_msix *m = &f->msix;
 	m->table = calloc(n, MSIX_ENTRY_SIZE);
-	m->pba = calloc((n + 63) / 64, sizeof(uint64_t));
+	m->pba = calloc(pci_msix_pba_words(n), sizeof(uint64_t));
 	if (!m->table || !m->pba)
 		return -ENOMEM;
 	for (unsigned v = 0; v < n; v++)

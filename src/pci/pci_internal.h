@@ -285,6 +285,29 @@ void pci_bus_destroy(bm_pci_bus *bus);
 int pci_cap_add(bm_pci_func *f, const struct bm_pci_cap_desc *cap, unsigned *offset);
 
 /* msi.c, msix.c */
+/* MSI and MSI-X capability registers (offsets from the capability) and table layout. */
+#define MSI_CTRL           2
+#define MSI_ADDR_LO        4
+#define MSI_CTRL_ENABLE    0x0001
+#define MSI_CTRL_MMC_SHIFT 1
+#define MSI_CTRL_MME_SHIFT 4
+#define MSI_CTRL_64        0x0080
+#define MSI_CTRL_MASKABLE  0x0100
+#define MSIX_CTRL          2
+#define MSIX_TABLE         4
+#define MSIX_PBA           8
+#define MSIX_CAP_LEN       12
+#define MSIX_CTRL_ENABLE   0x8000
+#define MSIX_CTRL_MASKALL  0x4000
+#define MSIX_ENTRY_SIZE    16
+#define MSIX_ENTRY_DWORDS  4
+#define MSIX_VECTOR_CTRL   3 /* dword index in an entry */
+#define MSIX_VECTOR_MASKED 0x1
+/* 64-bit words of an MSI-X pending-bit array. */
+static inline size_t pci_msix_pba_words(unsigned nvec)
+{
+	return ((size_t)nvec + 63) / 64;
+}
 /* The base-2 logarithm of x, rounded down; 0 for 0. MSI's vector counts are powers of 2. */
 static inline unsigned pci_log2u(unsigned x)
 {

@@ -55,11 +55,7 @@ static const uint8_t magic[8] = {'B', 'M', 'P', 'C', 'I', 'S', 'T', '\0'};
 #define WINDOWS_IO_32   0x1
 #define WINDOWS_PREF_64 0x2
 
-#define MSI_CTRL_64       0x0080
-#define MSI_CTRL_MASKABLE 0x0100
-#define MSIX_ENTRY_DWORDS 4
-#define MSIX_VECTOR_CTRL  3
-#define MSIX_MAX_VECTORS  2048
+#define MSIX_MAX_VECTORS 2048
 
 /* ---- CRC-32 (IEEE 802.3, reflected, as zlib), four bits at a time ---- */
 
@@ -120,16 +116,11 @@ static size_t msix_table_len(unsigned nvec)
 	return (size_t)nvec * MSIX_ENTRY_DWORDS * 4;
 }
 
-static size_t msix_pba_words(unsigned nvec)
-{
-	return ((size_t)nvec + 63) / 64;
-}
-
 /* Length of a function's state record, from what its topology record says. */
 static size_t state_len(unsigned cfg_size, bool bridge, unsigned msix_nvec)
 {
 	return cfg_size + 4 + 4 * PCI_NUM_SLOTS + (bridge ? 4 * NWINDOWS : 0) +
-	       msix_table_len(msix_nvec) + 8 * msix_pba_words(msix_nvec);
+	       msix_table_len(msix_nvec) + 8 * pci_msix_pba_words(msix_nvec);
 }
 
 static size_t func_state_len(const bm_pci_func *f)
@@ -294,7 +285,7 @@ static void put_func_state(struct out *o, const bm_pci_func *f, const uint32_t *
 		return;
 	for (size_t j = 0; j < (size_t)f->msix.nvec * MSIX_ENTRY_DWORDS; j++)
 		put(o, f->msix.table[j], 4);
-	for (size_t j = 0; j < msix_pba_words(f->msix.nvec); j++)
+	for (size_t j = 0; j < pci_msix_pba_words(f->msix.nvec); j++)
 		put(o, f->msix.pba[j], 8);
 }
 
@@ -487,7 +478,7 @@ static bool msi_agrees(const uint8_t *t, const uint8_t *s)
 	    n > 32 || (n & (n - 1)))
 		return false;
 	unsigned ctrl = (unsigned)get(s, off + 2, 2);
-	return s[off] == PCI_CAP_ID_MSI && (ctrl >> 1 & 7) == pci_log2u(n) &&
+	return s[off] == PCI_CAP_ID_MSI && (ctrl >> MSI_CTRL_MMC_SHIFT & 7) == pci_log2u(n) &&
 	       !(ctrl & MSI_CTRL_64) == !(flags & 1) && !(ctrl & MSI_CTRL_MASKABLE) == !(flags & 2);
 }
 
@@ -550,9 +541,9 @@ static int check_func_state(const struct blob *b, const struct func_rec *r, uint
 	}
 	/* Only the mask bit of a vector's control word is writable; the rest reads as 0. */
 	for (unsigned v = 0; v < r->msix_nvec; v++, at += 16)
-		if (get(s, at + 4 * MSIX_VECTOR_CTRL, 4) & ~1ull)
+		if (get(s, at + 4 * MSIX_VECTOR_CTRL, 4) & ~(uint64_t)MSIX_VECTOR_MASKED)
 			return -EBADMSG;
-	for (size_t w = 0; w < msix_pba_words(r->msix_nvec); w++, at += 8) {
+	for (size_t w = 0; w < pci_msix_pba_words(r->msix_nvec); w++, at += 8) {
 		unsigned first = (unsigned)(w * 64);
 		unsigned valid = r->msix_nvec - first >= 64 ? 64 : r->msix_nvec - first;
 		if (valid < 64 && get(s, at, 8) >> valid)
@@ -609,7 +600,7 @@ static void copy_in(bm_pci_func *f, const struct blob *b, const struct func_rec 
 	size_t at = f->cfg_size + 4 + 4 * PCI_NUM_SLOTS + (r->bridge ? 4 * NWINDOWS : 0);
 	for (size_t j = 0; j < (size_t)f->msix.nvec * MSIX_ENTRY_DWORDS; j++, at += 4)
 		f->msix.table[j] = (uint32_t)get(s, at, 4);
-	for (size_t j = 0; j < msix_pba_words(f->msix.nvec); j++, at += 8)
+	for (size_t j = 0; j < pci_msix_pba_words(f->msix.nvec); j++, at += 8)
 		f->msix.pba[j] = get(s, at, 8);
 }
 
@@ -637,8 +628,8 @@ static int reorder(const struct blob *b, bm_pci_func *const *v, struct placing *
 		for (unsigned k = 0; k < nranks; k++) {
 			bm_region *r = placed(v[i], k);
 			if (r)
-				p[np++] = (struct placing){r, get(ranks, 4 * k, 4), bm_region_stamp(r),
-				                           NULL};
+				p[np++] = (struct placing){r, get(ranks, 4 * k, 4),
+				                           bm_region_stamp(r), NULL};
 		}
 	}
 	qsort(p, np, sizeof(*p), by_key);

@@ -70,12 +70,12 @@ int pci_txn_begin(bm_pci_host *h, struct pci_txn *t)
 
 static size_t pba_words(const bm_pci_func *f)
 {
-	return f->msix.table ? (f->msix.nvec + 63) / 64 : 0;
+	return f->msix.table ? pci_msix_pba_words(f->msix.nvec) : 0;
 }
 
 static size_t table_dwords(const bm_pci_func *f)
 {
-	return f->msix.table ? (size_t)f->msix.nvec * 4 : 0;
+	return f->msix.table ? (size_t)f->msix.nvec * MSIX_ENTRY_DWORDS : 0;
 }
 
 /* Whether t, or a transaction it is nested in, may change MSI-X tables: a guest write
