@@ -13,6 +13,8 @@
  *
  * FUZZ_PCI_STATE_SEEDS=DIR writes the seed corpus (the machine's own states) into DIR.
  */
+#include "pci/blob.h"
+
 #include <busmap/busmap.h>
 #include <errno.h>
 #include <stdio.h>
@@ -166,29 +168,6 @@ static uint8_t *save(struct machine *m, size_t *len)
 	return buf;
 }
 
-static uint32_t crc32(const uint8_t *p, size_t n)
-{
-	uint32_t c = 0xffffffff;
-	for (size_t i = 0; i < n; i++) {
-		c ^= p[i];
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0xedb88320u : c >> 1;
-	}
-	return ~c;
-}
-
-/* The right length field and checksum, where there is room for them. */
-static void reseal(uint8_t *b, size_t len)
-{
-	if (len < 28)
-		return;
-	for (unsigned i = 0; i < 8; i++)
-		b[16 + i] = (uint8_t)((uint64_t)len >> (8 * i));
-	uint32_t c = crc32(b, len - 4);
-	for (unsigned i = 0; i < 4; i++)
-		b[len - 4 + i] = (uint8_t)(c >> (8 * i));
-}
-
 static void write_seed(const char *dir, const char *name, uint8_t mode, const uint8_t *b,
                        size_t len)
 {
@@ -232,7 +211,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(blob, data + 1, len);
 	if (data[0] & 1)
-		reseal(blob, len);
+		blob_reseal(blob, len);
 	struct machine m;
 	build(&m);
 	program(&m, 0);

@@ -10,6 +10,7 @@
  * at any of its allocations.
  */
 #include "allocfail/wrap.h"
+#include "blob.h"
 #include "pcitest.h"
 
 #include <busmap/pci_state.h>
@@ -392,30 +393,6 @@ static uint64_t le(const uint8_t *p, unsigned n)
 	return v;
 }
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t crc32_ref(const uint8_t *p, size_t n)
-{
-	uint32_t c = 0xffffffff;
-	for (size_t i = 0; i < n; i++) {
-		c ^= p[i];
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0xedb88320u : c >> 1;
-	}
-	return ~c;
-}
-
-/* Makes an edited blob intact again: its length field and checksum. */
-static void reseal(uint8_t *b, size_t len)
-{
-	put_le(b + 16, len, 8);
-	put_le(b + len - 4, crc32_ref(b, len - 4), 4);
-}
-
 struct layout {
 	size_t n;
 	size_t topo[NFUNCS], state[NFUNCS], ranks[NFUNCS], msix[NFUNCS];
@@ -532,7 +509,7 @@ static void test_save_sizes_and_header(void **state)
 	assert_int_equal(le(s.blob + 12, 4), 0);
 	assert_int_equal(le(s.blob + 16, 8), s.len);
 	assert_int_equal(le(s.blob + 24, 4), NFUNCS);
-	assert_int_equal(le(s.blob + s.len - 4, 4), crc32_ref(s.blob, s.len - 4));
+	assert_int_equal(le(s.blob + s.len - 4, 4), blob_crc32(s.blob, s.len - 4));
 	struct layout l = layout_of(s.blob, s.len);
 	/* blk's 4 KiB space, the bridges' windows, the MSI-X tables. */
 	assert_int_equal(l.cfg_size[2], 4096);
@@ -721,8 +698,8 @@ static void test_version(void **state)
 	static const uint32_t versions[] = {0, BM_PCI_STATE_VERSION + 1, 0x100, 0xffffffff};
 	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
 		memcpy(b, s.blob, s.len);
-		put_le(b + 8, versions[i], 4);
-		reseal(b, s.len);
+		blob_put_le(b + 8, versions[i], 4);
+		blob_reseal(b, s.len);
 		expect_refused(&t, b, s.len, -EPROTONOSUPPORT);
 		/* Damaged as well: the damage is what is reported. */
 		b[100] ^= 1;
@@ -731,7 +708,7 @@ static void test_version(void **state)
 	/* Another magic is not this format at all. */
 	memcpy(b, s.blob, s.len);
 	b[0] = 'X';
-	reseal(b, s.len);
+	blob_reseal(b, s.len);
 	expect_refused(&t, b, s.len, -EBADMSG);
 	free(b);
 	target_free(&t);
@@ -754,7 +731,7 @@ static void test_trailing_bytes(void **state)
 	for (size_t extra = 1; extra <= 64; extra *= 2) {
 		memcpy(b, s.blob, s.len - 4);
 		memset(b + s.len - 4, 0, extra);
-		reseal(b, s.len + extra);
+		blob_reseal(b, s.len + extra);
 		expect_refused(&t, b, s.len + extra, -EBADMSG);
 	}
 	free(b);
@@ -823,16 +800,16 @@ static void test_malformed(void **state)
 	};
 	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
 		memcpy(b, s.blob, s.len);
-		put_le(b + edits[i].at, edits[i].v, edits[i].n);
-		reseal(b, s.len);
+		blob_put_le(b + edits[i].at, edits[i].v, edits[i].n);
+		blob_reseal(b, s.len);
 		expect_refused(&t, b, s.len, -EBADMSG);
 	}
 	/* Two placements with the same rank. */
 	memcpy(b, s.blob, s.len);
 	uint32_t r0 = (uint32_t)le(b + l.ranks[1], 4);
 	assert_true(r0 != 0);
-	put_le(b + l.ranks[1] + 4, r0, 4);
-	reseal(b, s.len);
+	blob_put_le(b + l.ranks[1] + 4, r0, 4);
+	blob_reseal(b, s.len);
 	expect_refused(&t, b, s.len, -EBADMSG);
 	free(b);
 	target_free(&t);
@@ -867,13 +844,13 @@ static void test_wrong_topology(void **state)
 	uint8_t *b = malloc(s.len);
 	assert_non_null(b);
 	memcpy(b, s.blob, s.len);
-	put_le(b + l.topo[2] + 10, 0x1099, 2);
-	put_le(b + l.state[2] + 2, 0x1099, 2);
-	reseal(b, s.len);
+	blob_put_le(b + l.topo[2] + 10, 0x1099, 2);
+	blob_put_le(b + l.state[2] + 2, 0x1099, 2);
+	blob_reseal(b, s.len);
 	expect_refused(&t, b, s.len, -ESTALE);
 	memcpy(b, s.blob, s.len);
 	b[l.topo[3] + 110] ^= 1;
-	reseal(b, s.len);
+	blob_reseal(b, s.len);
 	expect_refused(&t, b, s.len, -ESTALE);
 	free(b);
 	target_free(&t);
