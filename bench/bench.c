@@ -633,18 +633,6 @@ static void print_load(void)
 	printf("\n");
 }
 
-static const char *icount_method(void)
-{
-	switch (opts.icount) {
-	case ICOUNT_PERF:
-		return "perf_event_open (hardware counter)";
-	case ICOUNT_CALLGRIND:
-		return "callgrind (valgrind)";
-	default:
-		return "not measured (--instr=none)";
-	}
-}
-
 static void print_human(void)
 {
 	printf("busmap-bench%s: busmap vs a bhyve-style baseline (rwlock + red-black tree + "
@@ -657,7 +645,7 @@ static void print_human(void)
 	if (opts.icount_note[0])
 		printf("instructions: n/a (%s)\n\n", opts.icount_note);
 	else
-		printf("instructions: %s\n\n", icount_method());
+		printf("instructions: %s\n\n", bench_icount_method(&opts));
 	print_table();
 	print_compat();
 	print_notes();

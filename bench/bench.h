@@ -93,6 +93,8 @@ struct bench_opts {
  * Returns -1 to go on, or the status main should exit with (usage printed as fits). */
 int bench_begin(struct bench_opts *o, int argc, char **argv, const char *prog,
                 void (*usage)(FILE *f));
+/* How instructions are counted, for the report's header. */
+const char *bench_icount_method(const struct bench_opts *o);
 /* 0, or -1 for an unknown argument. */
 int bench_parse_args(struct bench_opts *o, int argc, char **argv);
 /* perf if the counter opens; else callgrind if it can be used; else none. Returns why

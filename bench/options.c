@@ -103,3 +103,15 @@ int bench_begin(struct bench_opts *o, int argc, char **argv, const char *prog,
 	}
 	return -1;
 }
+
+const char *bench_icount_method(const struct bench_opts *o)
+{
+	switch (o->icount) {
+	case ICOUNT_PERF:
+		return "perf_event_open (hardware counter)";
+	case ICOUNT_CALLGRIND:
+		return "callgrind (valgrind)";
+	default:
+		return "not measured (--instr=none)";
+	}
+}
