@@ -111,7 +111,7 @@ static uintptr_t bm_tag(struct bm_node *n)
 
 static size_t bm_node_size(unsigned order)
 {
-	return sizeof(struct bm_node) + (sizeof(uintptr_t) << order);
+	return sizeof(struct bm_node) + (sizeof(uintptr_t) << order) + sizeof(struct bm_node_tail);
 }
 
 static uint64_t bm_slot_lo(const struct bm_node *n, size_t j)
@@ -138,7 +138,7 @@ const struct bm_range *bm_index_next(const struct bm_index *idx, const struct bm
 
 size_t bm_index_bytes(const struct bm_index *idx)
 {
-	return bm_root(idx)->bytes;
+	return bm_tail(bm_root(idx))->bytes;
 }
 
 /* ---- garbage ---- */
@@ -213,7 +213,7 @@ static int bm_walk(struct bm_visitor *v, uintptr_t p)
 		return bm_visit_range(v, (struct bm_range *)p);
 
 	struct bm_node *n = bm_node_of(p);
-	int err = n->below ? bm_visit_range(v, n->below) : 0;
+	int err = bm_tail(n)->below ? bm_visit_range(v, bm_tail(n)->below) : 0;
 
 	for (size_t j = 0; !err && j < (size_t)1 << n->order; j++) {
 		uintptr_t c = n->slot[j];
@@ -221,8 +221,8 @@ static int bm_walk(struct bm_visitor *v, uintptr_t p)
 		if (c && (bm_is_node(c) ? !j || c != n->slot[j - 1] : v->range != NULL))
 			err = bm_walk(v, c);
 	}
-	if (!err && n->above)
-		err = bm_visit_range(v, n->above);
+	if (!err && bm_tail(n)->above)
+		err = bm_visit_range(v, bm_tail(n)->above);
 	if (!err && v->node)
 		err = v->node(v, n);
 	return err;
@@ -412,11 +412,11 @@ static uintptr_t bm_uniform_page(struct bm_edit *e, struct bm_range *r)
 		return 0;
 	/* Right for any address, whichever root slot the lookup came from. */
 	bm_set_geometry(n, BM_PAGE, 0, 64 - BM_PAGE_ORDER, BM_PAGE_ORDER);
-	n->below = NULL;
-	n->above = NULL;
-	n->count = 0;
-	n->built = 0;
-	n->bytes = 0;
+	bm_tail(n)->below = NULL;
+	bm_tail(n)->above = NULL;
+	bm_tail(n)->count = 0;
+	bm_tail(n)->built = 0;
+	bm_tail(n)->bytes = 0;
 	for (size_t j = 0; j < (size_t)1 << BM_PAGE_ORDER; j++)
 		n->slot[j] = (uintptr_t)r;
 	e->made = n;
@@ -504,11 +504,11 @@ static uintptr_t bm_build(struct bm_edit *e, enum bm_kind kind, struct bm_range 
 
 	uint64_t base = bm_base(n);
 
-	n->below = base > lo ? rs[0] : NULL;
-	n->above = base + n->span_last < hi ? rs[k - 1] : NULL;
-	n->count = k - 1;
-	n->built = k - 1;
-	n->bytes = 0;
+	bm_tail(n)->below = base > lo ? rs[0] : NULL;
+	bm_tail(n)->above = base + n->span_last < hi ? rs[k - 1] : NULL;
+	bm_tail(n)->count = k - 1;
+	bm_tail(n)->built = k - 1;
+	bm_tail(n)->bytes = 0;
 	if (bm_fill_slots(e, n, kind, rs, k, lo, hi))
 		return 0;
 	return bm_tag(n);
@@ -528,7 +528,7 @@ int bm_index_new(struct bm_range *whole, struct bm_index **out)
 		bm_garbage_release(&e.fresh);
 		return -ENOMEM;
 	}
-	bm_node_of(root)->bytes = e.added + sizeof(*whole);
+	bm_tail(bm_node_of(root))->bytes = e.added + sizeof(*whole);
 	bm_garbage_release(&e.fresh);
 	*out = (struct bm_index *)bm_node_of(root);
 	return 0;
@@ -666,7 +666,7 @@ static uintptr_t bm_copy_update(struct bm_edit *e, enum bm_kind kind, struct bm_
 	if (bm_garbage_add(&e->dead, t))
 		return 0;
 	e->removed += bm_node_size(t->order);
-	n->count = count;
+	bm_tail(n)->count = count;
 
 	uint64_t base = bm_base(n), last = base + n->span_last;
 	uint64_t from = bm_max(e->a, bm_max(base, lo)), to = bm_min(e->b, bm_min(last, hi));
@@ -681,10 +681,10 @@ static uintptr_t bm_copy_update(struct bm_edit *e, enum bm_kind kind, struct bm_
 			return 0;
 		n->slot[j] = child;
 	}
-	if (n->below)
-		n->below = bm_new_lookup(e, base - 1);
-	if (n->above)
-		n->above = bm_new_lookup(e, last + 1);
+	if (bm_tail(n)->below)
+		bm_tail(n)->below = bm_new_lookup(e, base - 1);
+	if (bm_tail(n)->above)
+		bm_tail(n)->above = bm_new_lookup(e, last + 1);
 	return bm_tag(n);
 }
 
@@ -700,7 +700,7 @@ static bool bm_still_fits(const struct bm_edit *e, enum bm_kind kind, const stru
 
 	uint64_t first = bm_new_lookup(e, lo)->last + 1;
 	uint64_t upper = bm_new_lookup(e, hi)->start - 1;
-	unsigned want = bm_fan_order(kind, count), had = bm_fan_order(kind, t->built);
+	unsigned want = bm_fan_order(kind, count), had = bm_fan_order(kind, bm_tail(t)->built);
 
 	return first >= bm_base(t) && upper - bm_base(t) <= t->span_last &&
 	       want < had + BM_GROW_ORDERS && want + BM_SHRINK_ORDERS > had;
@@ -728,7 +728,7 @@ static uintptr_t bm_update(struct bm_edit *e, enum bm_kind kind, uintptr_t p, ui
 	assert(!bm_is_uniform(kind, t));
 
 	/* Boundaries only change strictly inside the window: a and b + 1 stay. */
-	size_t count = t->count + bm_starts_in(e->rs, e->n, lo, hi) -
+	size_t count = bm_tail(t)->count + bm_starts_in(e->rs, e->n, lo, hi) -
 	               bm_starts_in(e->old_rs.v, e->old_rs.n, lo, hi);
 
 	if (!bm_still_fits(e, kind, t, lo, hi, count))
@@ -798,8 +798,8 @@ int bm_index_replace_tracked(const struct bm_index *old, uint64_t a, uint64_t b,
 
 	struct bm_node *root = bm_node_of(p);
 
-	root->bytes = bm_root(old)->bytes + e.added - e.removed + n * sizeof(struct bm_range) -
-	              e.old_rs.n * sizeof(struct bm_range);
+	bm_tail(root)->bytes = bm_tail(bm_root(old))->bytes + e.added - e.removed +
+	                       n * sizeof(struct bm_range) - e.old_rs.n * sizeof(struct bm_range);
 	bm_edit_release(&e);
 	*out = (struct bm_index *)root;
 	return 0;

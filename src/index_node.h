@@ -16,19 +16,31 @@
 #define BM_PAGE_ORDER 8
 #define BM_PAGE_MASK  ((UINT64_C(1) << BM_PAGE_ORDER) - 1)
 
+/* What a lookup reads comes first and the slots follow at once, so that a small node's
+ * header and slots share a cache line: on a random access the node is one link of a chain
+ * of dependent loads, and each line it spans can be one more miss. */
 struct bm_node {
-	uint64_t nbase;         /* 0 - first address of the block: addr + nbase is one add */
-	uint64_t span_last;     /* block size - 1 (UINT64_MAX: the whole space) */
-	uint8_t shift;          /* log2 of the slot size; at most 63 */
-	uint8_t order;          /* log2 of the slot count */
-	uint8_t fine_shift;     /* root only: shift of its pages' slots */
+	uint64_t nbase;     /* 0 - first address of the block: addr + nbase is one add */
+	uint64_t span_last; /* block size - 1 (UINT64_MAX: the whole space) */
+	uint8_t shift;      /* log2 of the slot size; at most 63 */
+	uint8_t order;      /* log2 of the slot count */
+	uint8_t fine_shift; /* root only: shift of its pages' slots */
+	uintptr_t slot[];   /* then a struct bm_node_tail (bm_tail) */
+};
+
+/* The rest of a node, after its slots: read by edits, and by lookups outside the block. */
+struct bm_node_tail {
 	struct bm_range *below; /* the extent's addresses before the block; NULL if none */
 	struct bm_range *above; /* the extent's addresses after the block; NULL if none */
 	size_t count;           /* boundaries in the extent, after the extent's first address */
 	size_t built;           /* count when the node's geometry was chosen */
 	size_t bytes;           /* root only: bm_index_bytes */
-	uintptr_t slot[];
 };
+
+static inline struct bm_node_tail *bm_tail(const struct bm_node *n)
+{
+	return (struct bm_node_tail *)(uintptr_t)&n->slot[(size_t)1 << n->order];
+}
 
 static inline bool bm_is_node(uintptr_t p)
 {
@@ -52,7 +64,7 @@ static inline uint64_t bm_base(const struct bm_node *n)
 
 static inline struct bm_range *bm_outside(const struct bm_node *n, uint64_t addr)
 {
-	return addr < bm_base(n) ? n->below : n->above;
+	return addr < bm_base(n) ? bm_tail(n)->below : bm_tail(n)->above;
 }
 
 static inline struct bm_range *bm_find_range(const struct bm_node *n, uint64_t addr)

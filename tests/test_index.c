@@ -187,8 +187,9 @@ static struct span check_subtree(uintptr_t p, enum bm_kind kind, uint64_t lo, ui
 		/* A uniform page: one range, over the whole extent. */
 		const struct bm_range *r = (const struct bm_range *)n->slot[0];
 
-		assert_true(n->nbase == 0 && n->order == BM_PAGE_ORDER && !n->below && !n->above);
-		assert_int_equal(n->count, 0);
+		assert_true(n->nbase == 0 && n->order == BM_PAGE_ORDER && !bm_tail(n)->below &&
+		            !bm_tail(n)->above);
+		assert_int_equal(bm_tail(n)->count, 0);
 		for (size_t j = 0; j < (size_t)1 << n->order; j++)
 			assert_ptr_equal(n->slot[j], r);
 		assert_true(r->start <= lo && r->last >= hi);
@@ -213,11 +214,11 @@ static struct span check_subtree(uintptr_t p, enum bm_kind kind, uint64_t lo, ui
 	} else {
 		assert_true(n->order <= BM_MAX_ORDER);
 	}
-	assert_true((n->below != NULL) == (base > lo));
-	assert_true((n->above != NULL) == (last < hi));
-	if (n->below) {
-		assert_true(n->below->start <= lo && n->below->last >= base - 1);
-		s = (struct span){1, n->below, n->below, s.bytes, 0};
+	assert_true((bm_tail(n)->below != NULL) == (base > lo));
+	assert_true((bm_tail(n)->above != NULL) == (last < hi));
+	if (bm_tail(n)->below) {
+		assert_true(bm_tail(n)->below->start <= lo && bm_tail(n)->below->last >= base - 1);
+		s = (struct span){1, bm_tail(n)->below, bm_tail(n)->below, s.bytes, 0};
 	}
 	for (size_t j = 0; j < (size_t)1 << n->order; j++) {
 		uint64_t slo = bm_slot_lo(n, j), shi = slo + bm_slot_mask(n);
@@ -243,12 +244,12 @@ static struct span check_subtree(uintptr_t p, enum bm_kind kind, uint64_t lo, ui
 		if (c.depth > s.depth)
 			s.depth = c.depth;
 	}
-	if (n->above) {
-		assert_true(n->above->start <= last + 1 && n->above->last >= hi);
-		s.k += s.last != n->above;
-		s.last = n->above;
+	if (bm_tail(n)->above) {
+		assert_true(bm_tail(n)->above->start <= last + 1 && bm_tail(n)->above->last >= hi);
+		s.k += s.last != bm_tail(n)->above;
+		s.last = bm_tail(n)->above;
 	}
-	assert_int_equal(n->count, s.k - 1);
+	assert_int_equal(bm_tail(n)->count, s.k - 1);
 	s.depth++;
 	return s;
 }
@@ -291,13 +292,13 @@ static void collect(uintptr_t p, struct ptrset *s, uintptr_t *prev)
 
 	struct bm_node *n = bm_node_of(p);
 
-	if (n->below)
-		collect((uintptr_t)n->below, s, prev);
+	if (bm_tail(n)->below)
+		collect((uintptr_t)bm_tail(n)->below, s, prev);
 	for (size_t j = 0; j < (size_t)1 << n->order; j++)
 		if (n->slot[j] && (!j || n->slot[j] != n->slot[j - 1] || !bm_is_node(n->slot[j])))
 			collect(n->slot[j], s, prev);
-	if (n->above)
-		collect((uintptr_t)n->above, s, prev);
+	if (bm_tail(n)->above)
+		collect((uintptr_t)bm_tail(n)->above, s, prev);
 	ptrset_add(s, n);
 }
 
@@ -331,10 +332,10 @@ static uint64_t hash_subtree(uintptr_t p)
 
 	const struct bm_node *n = bm_node_of(p);
 
-	if (n->below)
-		h = h * 31 + hash_subtree((uintptr_t)n->below);
-	if (n->above)
-		h = h * 31 + hash_subtree((uintptr_t)n->above);
+	if (bm_tail(n)->below)
+		h = h * 31 + hash_subtree((uintptr_t)bm_tail(n)->below);
+	if (bm_tail(n)->above)
+		h = h * 31 + hash_subtree((uintptr_t)bm_tail(n)->above);
 	for (size_t j = 0; j < (size_t)1 << n->order; j++)
 		if (n->slot[j] && (!j || n->slot[j] != n->slot[j - 1]))
 			h = h * 31 + hash_subtree(n->slot[j]);
