@@ -15,9 +15,13 @@
 #include <string.h>
 
 /* The last range this vCPU hit, valid while its view is the published one: generations
- * are unique within a system, so one comparison says so. */
+ * are unique within a system, so one comparison says so. Its bounds are copied here so
+ * that an access elsewhere (every random one) is told so from this line alone, without
+ * loading the range. */
 struct bm_hint {
 	uint64_t generation;
+	uint64_t start;
+	uint64_t span; /* last - start */
 	const struct bm_range *range;
 };
 
@@ -32,9 +36,10 @@ struct bm_vcpu {
 	void *user;
 	pthread_t thread;
 	struct bm_hint hint;
-	/* Written only by the owning thread; relaxed so other threads may read them. Hint hits
-	 * are counted as the accesses that needed no lookup, to keep one store off the hit. */
-	struct bm_counter accesses, unassigned, conflicts, lookups;
+	/* Written only by the owning thread; relaxed so other threads may read them. An access
+	 * is either a hint hit or a lookup, so each path bumps one counter and the two add up
+	 * to the accesses. */
+	struct bm_counter hits, lookups, unassigned, conflicts;
 } __attribute__((aligned(64)));
 
 /* Accesses on this thread that are cut into pieces: they keep using the view across
@@ -167,11 +172,10 @@ void bm_vcpu_stats(const bm_vcpu *vcpu, struct bm_vcpu_stats *out)
 {
 	if (!vcpu || !out)
 		return;
-	out->accesses = counter_get(&vcpu->accesses);
+	out->hint_hits = counter_get(&vcpu->hits);
+	out->accesses = out->hint_hits + counter_get(&vcpu->lookups);
 	out->unassigned = counter_get(&vcpu->unassigned);
 	out->conflicts = counter_get(&vcpu->conflicts);
-	uint64_t lookups = counter_get(&vcpu->lookups);
-	out->hint_hits = out->accesses > lookups ? out->accesses - lookups : 0;
 }
 
 /* All ones in size bytes, for the valid sizes, as one load: what a failing read leaves
@@ -191,6 +195,8 @@ look_up(bm_vcpu *v, const struct bm_view *view, uint64_t addr)
 	const struct bm_range *r = bm_index_lookup_inline(view->index, addr);
 	counter_inc(&v->lookups);
 	v->hint.generation = view->generation;
+	v->hint.start = r->start;
+	v->hint.span = r->last - r->start;
 	v->hint.range = r;
 	return r;
 }
@@ -307,20 +313,10 @@ static __attribute__((noinline)) int write_split(bm_vcpu *v, bm_space *s,
 /*
  * The one-callback case: the access lies inside one range of an io region that takes this
  * size directly, at an aligned offset. Everything else (splits, ram, unassigned, conflicts,
- * size adaptation, refusals) takes the general path. A range's direct sizes never exceed
- * its length, so the subtraction cannot wrap once the size is known to be direct.
+ * size adaptation, refusals) takes the general path. This is the test for the range the
+ * index returned for addr, which therefore lies in it: only the end of the access needs a
+ * bound.
  */
-static inline __attribute__((always_inline)) bool direct(const struct bm_range *r, uint64_t addr,
-                                                         unsigned size, uint64_t *off)
-{
-	uint64_t d = addr - r->start;
-	*off = r->offset + d;
-	return (r->direct_sizes & size) && d <= (r->last - r->start) - (size - 1) &&
-	       !(*off & (size - 1));
-}
-
-/* direct() for the range the index returned for addr, which therefore lies in it: only the
- * end of the access needs a bound. */
 static inline __attribute__((always_inline)) bool
 direct_found(const struct bm_range *r, uint64_t addr, unsigned size, uint64_t *off)
 {
@@ -328,13 +324,22 @@ direct_found(const struct bm_range *r, uint64_t addr, unsigned size, uint64_t *o
 	return (r->direct_sizes & size) && r->last - addr >= size - 1 && !(*off & (size - 1));
 }
 
-/* The hinted range, when it is of the published view and serves the access directly. */
+/* The hinted range, when it is of the published view and serves the access directly. An
+ * address outside it is turned away before the range itself is read. */
 static inline __attribute__((always_inline)) const struct bm_range *
-hint_direct(const bm_vcpu *v, const struct bm_view *view, uint64_t addr, unsigned size,
-            uint64_t *off)
+hint_direct(bm_vcpu *v, const struct bm_view *view, uint64_t addr, unsigned size, uint64_t *off)
 {
+	uint64_t d = addr - v->hint.start;
+	if (v->hint.generation != view->generation || d > v->hint.span)
+		return NULL;
 	const struct bm_range *r = v->hint.range;
-	return v->hint.generation == view->generation && direct(r, addr, size, off) ? r : NULL;
+	*off = r->offset + d;
+	/* As direct_found(), on the hint's copy of the bounds. A range's direct sizes never
+	 * exceed its length, so the bound cannot wrap once the size is known to be direct. */
+	if (!(r->direct_sizes & size) || d > v->hint.span - (size - 1) || (*off & (size - 1)))
+		return NULL;
+	counter_inc(&v->hits);
+	return r;
 }
 
 static __attribute__((noinline)) void count_flags(bm_vcpu *v, int ret)
@@ -347,7 +352,6 @@ static __attribute__((noinline)) void count_flags(bm_vcpu *v, int ret)
 
 static inline void count(bm_vcpu *v, int ret)
 {
-	counter_inc(&v->accesses);
 	if (__builtin_expect(ret > 0, 0))
 		count_flags(v, ret);
 }
@@ -369,7 +373,6 @@ static inline bool args_ok(const bm_vcpu *v, const bm_space *s, unsigned size)
 BM_INLINE int call_direct(bm_vcpu *v, const struct bm_range *r, uint64_t off, unsigned size,
                           bool wr, uint64_t *out, uint64_t value)
 {
-	counter_inc(&v->accesses);
 	if (wr)
 		return r->write(r->opaque, v, off, size, value);
 	*out = ones[size];
