@@ -112,3 +112,13 @@ unsigned bm_transaction_depth(const bm_system *sys)
 {
 	return sys->depth;
 }
+
+unsigned bm_effects_levels(const bm_system *sys)
+{
+	return sys->effects_levels;
+}
+
+void bm_set_effects_levels(bm_system *sys, unsigned levels)
+{
+	sys->effects_levels = levels;
+}

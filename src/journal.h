@@ -47,6 +47,13 @@ void bm_savepoint_rollback(bm_system *sys, const struct bm_savepoint *sp);
 int bm_publish_held(bm_system *sys, unsigned levels);
 /* How many transactions the calling thread, which holds the lock, has open (1: one). */
 unsigned bm_transaction_depth(const bm_system *sys);
+/* How many of the open transactions, from the outermost, have published and are running
+ * what follows their success (a layer's hooks): a change made there publishes on its own,
+ * so its own events can follow it. Kept by the system, not the layer's object, because a
+ * hook of one PCI host may write a function of another. Only the lock holder reads or
+ * sets it; the setter puts back the value it found once its hooks have run. */
+unsigned bm_effects_levels(const bm_system *sys);
+void bm_set_effects_levels(bm_system *sys, unsigned levels);
 
 /* The stamp of a region's newest add or move: among siblings of equal priority the higher
  * one wins. For a layer that saves placements and must put them back in the same order. */

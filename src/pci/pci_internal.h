@@ -152,9 +152,6 @@ struct bm_pci_host {
 	struct pci_txn *txn;           /* the innermost open transaction (txn.c) */
 	struct pci_func_snap *spare;   /* a snapshot kept for the next one */
 	struct pci_write *spare_write; /* a deferred write's record kept for the next one */
-	/* Transaction levels, from the outermost, that are PCI transactions running their
-	 * effects after publishing: a write a hook makes there publishes on its own. */
-	unsigned effects_levels;
 };
 
 /* Locking: every public entry takes the writer lock through a transaction. */

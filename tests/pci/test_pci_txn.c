@@ -34,17 +34,24 @@ static int bar_read(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, ui
 
 static const struct bm_region_ops bar_ops = {.read = bar_read};
 
-/* A 32-bit memory BAR of 4 KiB at base, decoded; its contents read as id. */
-static bm_pci_func *add_dev(struct pt *t, unsigned slot, struct dev *d, uintptr_t id, uint32_t base)
+/* On bus (NULL: t's root bus), a 32-bit memory BAR of 4 KiB at base, decoded; its
+ * contents read as id. */
+static bm_pci_func *add_dev_on(struct pt *t, bm_pci_bus *bus, unsigned slot, struct dev *d,
+                               uintptr_t id, uint32_t base)
 {
 	struct bm_pci_func_desc desc = {
 	    .vendor_id = 0x1af4, .device_id = 0x1000, .ops = &dev_ops, .opaque = d};
 	desc.bars[0] = (struct bm_pci_bar_desc){
 	    .type = BM_PCI_BAR_MEM32, .size = 0x1000, .ops = &bar_ops, .opaque = (void *)id};
-	bm_pci_func *f = pt_add(t, NULL, slot, 0, &desc);
+	bm_pci_func *f = pt_add(t, bus, slot, 0, &desc);
 	wr(f, 0x10, 4, base);
 	wr(f, 0x04, 2, 0x2);
 	return f;
+}
+
+static bm_pci_func *add_dev(struct pt *t, unsigned slot, struct dev *d, uintptr_t id, uint32_t base)
+{
+	return add_dev_on(t, NULL, slot, d, id, base);
 }
 
 static uint64_t mmio(struct pt *t, uint64_t addr)
@@ -222,6 +229,50 @@ static void test_hook_write_published_before_told(void **state)
 	pt_free(t);
 }
 
+/* What an observer of another host checks: the placement at addr it is told of reads as
+ * want in space, i.e. it is already published. */
+struct live_check {
+	struct pt *t;
+	bm_space *space;
+	uint64_t addr, want;
+	bool seen;
+};
+
+static void see_live_in(void *arg, const struct bm_pci_map_event *ev)
+{
+	struct live_check *c = arg;
+	uint64_t v = 0;
+	if (ev->mapped && ev->addr == c->addr) {
+		bm_read(c->t->vcpu, c->space, c->addr, 4, &v);
+		c->seen = v == c->want;
+	}
+}
+
+/* Two hosts of one system: a hook of the first one's function writes a BAR of the
+ * second's, and the second host's observer is told only once that placement is live. */
+static void test_hook_write_to_other_host_published_before_told(void **state)
+{
+	(void)state;
+	struct pt *t = pt_new();
+	bm_space *mem2;
+	assert_int_equal(bm_space_new(t->sys, "memory2", "system2", &mem2), 0);
+	struct bm_pci_host_config cfg = {.mem = mem2};
+	bm_pci_host *h2;
+	assert_int_equal(bm_pci_host_new(t->sys, &cfg, &h2), 0);
+	struct dev d = {.t = t}, e = {.t = t};
+	bm_pci_func *f = add_dev(t, 2, &d, 0x22, 0xc0000000);
+	bm_pci_func *g = add_dev_on(t, bm_pci_host_root_bus(h2), 3, &e, 0x33, 0xc0010000);
+	struct live_check c = {.t = t, .space = mem2, .addr = 0xc0200000, .want = 0x33};
+	assert_int_equal(bm_pci_host_set_map_observer(h2, see_live_in, &c), 0);
+	d.other = g;
+	d.cfg_writes = 0;
+	wr(f, 0x10, 4, 0xc0100000);
+	assert_true(c.seen);
+	assert_int_equal(rd(g, 0x10, 4), 0xc0200000);
+	assert_int_equal(bm_pci_host_free(h2), 0);
+	pt_free(t);
+}
+
 /* Once a write has run, the host keeps what the next one needs: a write that moves nothing
  * allocates nothing, even for a function whose writes have effects that wait for success. */
 static void test_write_allocates_nothing(void **state)
@@ -252,6 +303,7 @@ int main(void)
 	    cmocka_unit_test(test_nested_failure),
 	    cmocka_unit_test(test_hook_writes_another_function),
 	    cmocka_unit_test(test_hook_write_published_before_told),
+	    cmocka_unit_test(test_hook_write_to_other_host_published_before_told),
 	    cmocka_unit_test(test_write_allocates_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
