@@ -54,6 +54,20 @@ static bm_pci_func *add_dev(struct pt *t, unsigned slot, struct dev *d, uintptr_
 	return add_dev_on(t, NULL, slot, d, id, base);
 }
 
+/* f at slot 2 of t's root bus (reads 0x22 at 0xc0000000), whose hook's first call moves g's
+ * BAR to 0xc0200000; g at slot 3 of gbus (NULL: t's root bus), reading 0x33 at 0xc0010000. */
+static bm_pci_func *hook_pair(struct pt *t, bm_pci_bus *gbus, struct dev *d, struct dev *e,
+                              bm_pci_func **g)
+{
+	*d = (struct dev){.t = t};
+	*e = (struct dev){.t = t};
+	bm_pci_func *f = add_dev(t, 2, d, 0x22, 0xc0000000);
+	*g = add_dev_on(t, gbus, 3, e, 0x33, 0xc0010000);
+	d->other = *g;
+	d->cfg_writes = 0;
+	return f;
+}
+
 static uint64_t mmio(struct pt *t, uint64_t addr)
 {
 	uint64_t v = 0;
@@ -178,11 +192,8 @@ static void test_hook_writes_another_function(void **state)
 {
 	(void)state;
 	struct pt *t = pt_new();
-	struct dev d = {.t = t}, e = {.t = t};
-	bm_pci_func *f = add_dev(t, 2, &d, 0x22, 0xc0000000);
-	bm_pci_func *g = add_dev(t, 3, &e, 0x33, 0xc0010000);
-	d.other = g;
-	d.cfg_writes = 0;
+	struct dev d, e;
+	bm_pci_func *g, *f = hook_pair(t, NULL, &d, &e, &g);
 	size_t nev = t->nev;
 	wr(f, 0x10, 4, 0xc0100000);
 	assert_int_equal(t->nev, nev + 4);
@@ -194,43 +205,8 @@ static void test_hook_writes_another_function(void **state)
 	pt_free(t);
 }
 
-/* The hook's write is published before its events too: the observer finds the other
- * function's new placement live when told of it. */
-static void see_other_live(void *arg, const struct bm_pci_map_event *ev)
-{
-	struct dev *d = arg;
-	pt_record(d->t, ev);
-	if (ev->mapped && ev->addr == 0xc0200000)
-		d->mapped_seen = mmio(d->t, ev->addr) == 0x33;
-}
-
-static void test_hook_write_published_before_told(void **state)
-{
-	(void)state;
-	struct pt *t = pt_new();
-	struct dev d = {.t = t}, e = {.t = t};
-	bm_pci_func *f = add_dev(t, 2, &d, 0x22, 0xc0000000);
-	bm_pci_func *g = add_dev(t, 3, &e, 0x33, 0xc0010000);
-	d.other = g;
-	d.cfg_writes = 0;
-	assert_int_equal(bm_pci_host_set_map_observer(t->host, see_other_live, &d), 0);
-	wr(f, 0x10, 4, 0xc0100000);
-	assert_true(d.mapped_seen);
-	/* Inside a caller's transaction nothing publishes before its commit, hooks' writes
-	 * included; the events still come, after the write. */
-	d.cfg_writes = 0;
-	d.mapped_seen = false;
-	assert_int_equal(bm_pci_func_cfg_write(g, 0x10, 4, 0xc0010000), 0);
-	assert_int_equal(bm_begin(bm_pci_host_system(t->host)), 0);
-	wr(f, 0x10, 4, 0xc0000000);
-	assert_false(d.mapped_seen);
-	assert_int_equal(bm_commit(bm_pci_host_system(t->host)), 0);
-	assert_int_equal(mmio(t, 0xc0200000), 0x33);
-	pt_free(t);
-}
-
-/* What an observer of another host checks: the placement at addr it is told of reads as
- * want in space, i.e. it is already published. */
+/* What an observer checks: the placement at addr it is told of reads as want in space, so
+ * it is already published. */
 struct live_check {
 	struct pt *t;
 	bm_space *space;
@@ -248,6 +224,31 @@ static void see_live_in(void *arg, const struct bm_pci_map_event *ev)
 	}
 }
 
+/* The hook's write is published before its events too: the observer finds the other
+ * function's new placement live when told of it. */
+static void test_hook_write_published_before_told(void **state)
+{
+	(void)state;
+	struct pt *t = pt_new();
+	struct dev d, e;
+	bm_pci_func *g, *f = hook_pair(t, NULL, &d, &e, &g);
+	struct live_check c = {.t = t, .space = t->mem, .addr = 0xc0200000, .want = 0x33};
+	assert_int_equal(bm_pci_host_set_map_observer(t->host, see_live_in, &c), 0);
+	wr(f, 0x10, 4, 0xc0100000);
+	assert_true(c.seen);
+	/* Inside a caller's transaction nothing publishes before its commit, hooks' writes
+	 * included; the events still come, after the write. */
+	d.cfg_writes = 0;
+	c.seen = false;
+	assert_int_equal(bm_pci_func_cfg_write(g, 0x10, 4, 0xc0010000), 0);
+	assert_int_equal(bm_begin(bm_pci_host_system(t->host)), 0);
+	wr(f, 0x10, 4, 0xc0000000);
+	assert_false(c.seen);
+	assert_int_equal(bm_commit(bm_pci_host_system(t->host)), 0);
+	assert_int_equal(mmio(t, 0xc0200000), 0x33);
+	pt_free(t);
+}
+
 /* Two hosts of one system: a hook of the first one's function writes a BAR of the
  * second's, and the second host's observer is told only once that placement is live. */
 static void test_hook_write_to_other_host_published_before_told(void **state)
@@ -259,13 +260,10 @@ static void test_hook_write_to_other_host_published_before_told(void **state)
 	struct bm_pci_host_config cfg = {.mem = mem2};
 	bm_pci_host *h2;
 	assert_int_equal(bm_pci_host_new(t->sys, &cfg, &h2), 0);
-	struct dev d = {.t = t}, e = {.t = t};
-	bm_pci_func *f = add_dev(t, 2, &d, 0x22, 0xc0000000);
-	bm_pci_func *g = add_dev_on(t, bm_pci_host_root_bus(h2), 3, &e, 0x33, 0xc0010000);
+	struct dev d, e;
+	bm_pci_func *g, *f = hook_pair(t, bm_pci_host_root_bus(h2), &d, &e, &g);
 	struct live_check c = {.t = t, .space = mem2, .addr = 0xc0200000, .want = 0x33};
 	assert_int_equal(bm_pci_host_set_map_observer(h2, see_live_in, &c), 0);
-	d.other = g;
-	d.cfg_writes = 0;
 	wr(f, 0x10, 4, 0xc0100000);
 	assert_true(c.seen);
 	assert_int_equal(rd(g, 0x10, 4), 0xc0200000);
