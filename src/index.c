@@ -213,7 +213,8 @@ static int bm_walk(struct bm_visitor *v, uintptr_t p)
 		return bm_visit_range(v, (struct bm_range *)p);
 
 	struct bm_node *n = bm_node_of(p);
-	int err = bm_tail(n)->below ? bm_visit_range(v, bm_tail(n)->below) : 0;
+	const struct bm_node_tail *tail = bm_tail(n);
+	int err = tail->below ? bm_visit_range(v, tail->below) : 0;
 
 	for (size_t j = 0; !err && j < (size_t)1 << n->order; j++) {
 		uintptr_t c = n->slot[j];
@@ -221,8 +222,8 @@ static int bm_walk(struct bm_visitor *v, uintptr_t p)
 		if (c && (bm_is_node(c) ? !j || c != n->slot[j - 1] : v->range != NULL))
 			err = bm_walk(v, c);
 	}
-	if (!err && bm_tail(n)->above)
-		err = bm_visit_range(v, bm_tail(n)->above);
+	if (!err && tail->above)
+		err = bm_visit_range(v, tail->above);
 	if (!err && v->node)
 		err = v->node(v, n);
 	return err;
@@ -412,11 +413,7 @@ static uintptr_t bm_uniform_page(struct bm_edit *e, struct bm_range *r)
 		return 0;
 	/* Right for any address, whichever root slot the lookup came from. */
 	bm_set_geometry(n, BM_PAGE, 0, 64 - BM_PAGE_ORDER, BM_PAGE_ORDER);
-	bm_tail(n)->below = NULL;
-	bm_tail(n)->above = NULL;
-	bm_tail(n)->count = 0;
-	bm_tail(n)->built = 0;
-	bm_tail(n)->bytes = 0;
+	*bm_tail(n) = (struct bm_node_tail){0};
 	for (size_t j = 0; j < (size_t)1 << BM_PAGE_ORDER; j++)
 		n->slot[j] = (uintptr_t)r;
 	e->made = n;
@@ -504,11 +501,12 @@ static uintptr_t bm_build(struct bm_edit *e, enum bm_kind kind, struct bm_range 
 
 	uint64_t base = bm_base(n);
 
-	bm_tail(n)->below = base > lo ? rs[0] : NULL;
-	bm_tail(n)->above = base + n->span_last < hi ? rs[k - 1] : NULL;
-	bm_tail(n)->count = k - 1;
-	bm_tail(n)->built = k - 1;
-	bm_tail(n)->bytes = 0;
+	*bm_tail(n) = (struct bm_node_tail){
+	    .below = base > lo ? rs[0] : NULL,
+	    .above = base + n->span_last < hi ? rs[k - 1] : NULL,
+	    .count = k - 1,
+	    .built = k - 1,
+	};
 	if (bm_fill_slots(e, n, kind, rs, k, lo, hi))
 		return 0;
 	return bm_tag(n);
@@ -681,10 +679,11 @@ static uintptr_t bm_copy_update(struct bm_edit *e, enum bm_kind kind, struct bm_
 			return 0;
 		n->slot[j] = child;
 	}
-	if (bm_tail(n)->below)
-		bm_tail(n)->below = bm_new_lookup(e, base - 1);
-	if (bm_tail(n)->above)
-		bm_tail(n)->above = bm_new_lookup(e, last + 1);
+	struct bm_node_tail *tail = bm_tail(n);
+	if (tail->below)
+		tail->below = bm_new_lookup(e, base - 1);
+	if (tail->above)
+		tail->above = bm_new_lookup(e, last + 1);
 	return bm_tag(n);
 }
 

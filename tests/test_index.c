@@ -182,14 +182,15 @@ static struct span check_subtree(uintptr_t p, enum bm_kind kind, uint64_t lo, ui
 	}
 
 	const struct bm_node *n = bm_node_of(p);
+	const struct bm_node_tail *tail = bm_tail(n);
 
 	if (kind == BM_PAGE && n->span_last == UINT64_MAX) {
 		/* A uniform page: one range, over the whole extent. */
 		const struct bm_range *r = (const struct bm_range *)n->slot[0];
 
-		assert_true(n->nbase == 0 && n->order == BM_PAGE_ORDER && !bm_tail(n)->below &&
-		            !bm_tail(n)->above);
-		assert_int_equal(bm_tail(n)->count, 0);
+		assert_true(n->nbase == 0 && n->order == BM_PAGE_ORDER && !tail->below &&
+		            !tail->above);
+		assert_int_equal(tail->count, 0);
 		for (size_t j = 0; j < (size_t)1 << n->order; j++)
 			assert_ptr_equal(n->slot[j], r);
 		assert_true(r->start <= lo && r->last >= hi);
@@ -214,11 +215,11 @@ static struct span check_subtree(uintptr_t p, enum bm_kind kind, uint64_t lo, ui
 	} else {
 		assert_true(n->order <= BM_MAX_ORDER);
 	}
-	assert_true((bm_tail(n)->below != NULL) == (base > lo));
-	assert_true((bm_tail(n)->above != NULL) == (last < hi));
-	if (bm_tail(n)->below) {
-		assert_true(bm_tail(n)->below->start <= lo && bm_tail(n)->below->last >= base - 1);
-		s = (struct span){1, bm_tail(n)->below, bm_tail(n)->below, s.bytes, 0};
+	assert_true((tail->below != NULL) == (base > lo));
+	assert_true((tail->above != NULL) == (last < hi));
+	if (tail->below) {
+		assert_true(tail->below->start <= lo && tail->below->last >= base - 1);
+		s = (struct span){1, tail->below, tail->below, s.bytes, 0};
 	}
 	for (size_t j = 0; j < (size_t)1 << n->order; j++) {
 		uint64_t slo = bm_slot_lo(n, j), shi = slo + bm_slot_mask(n);
@@ -244,12 +245,12 @@ static struct span check_subtree(uintptr_t p, enum bm_kind kind, uint64_t lo, ui
 		if (c.depth > s.depth)
 			s.depth = c.depth;
 	}
-	if (bm_tail(n)->above) {
-		assert_true(bm_tail(n)->above->start <= last + 1 && bm_tail(n)->above->last >= hi);
-		s.k += s.last != bm_tail(n)->above;
-		s.last = bm_tail(n)->above;
+	if (tail->above) {
+		assert_true(tail->above->start <= last + 1 && tail->above->last >= hi);
+		s.k += s.last != tail->above;
+		s.last = tail->above;
 	}
-	assert_int_equal(bm_tail(n)->count, s.k - 1);
+	assert_int_equal(tail->count, s.k - 1);
 	s.depth++;
 	return s;
 }
@@ -291,14 +292,15 @@ static void collect(uintptr_t p, struct ptrset *s, uintptr_t *prev)
 	}
 
 	struct bm_node *n = bm_node_of(p);
+	const struct bm_node_tail *tail = bm_tail(n);
 
-	if (bm_tail(n)->below)
-		collect((uintptr_t)bm_tail(n)->below, s, prev);
+	if (tail->below)
+		collect((uintptr_t)tail->below, s, prev);
 	for (size_t j = 0; j < (size_t)1 << n->order; j++)
 		if (n->slot[j] && (!j || n->slot[j] != n->slot[j - 1] || !bm_is_node(n->slot[j])))
 			collect(n->slot[j], s, prev);
-	if (bm_tail(n)->above)
-		collect((uintptr_t)bm_tail(n)->above, s, prev);
+	if (tail->above)
+		collect((uintptr_t)tail->above, s, prev);
 	ptrset_add(s, n);
 }
 
@@ -331,11 +333,12 @@ static uint64_t hash_subtree(uintptr_t p)
 		return h;
 
 	const struct bm_node *n = bm_node_of(p);
+	const struct bm_node_tail *tail = bm_tail(n);
 
-	if (bm_tail(n)->below)
-		h = h * 31 + hash_subtree((uintptr_t)bm_tail(n)->below);
-	if (bm_tail(n)->above)
-		h = h * 31 + hash_subtree((uintptr_t)bm_tail(n)->above);
+	if (tail->below)
+		h = h * 31 + hash_subtree((uintptr_t)tail->below);
+	if (tail->above)
+		h = h * 31 + hash_subtree((uintptr_t)tail->above);
 	for (size_t j = 0; j < (size_t)1 << n->order; j++)
 		if (n->slot[j] && (!j || n->slot[j] != n->slot[j - 1]))
 			h = h * 31 + hash_subtree(n->slot[j]);
