@@ -342,18 +342,14 @@ hint_direct(bm_vcpu *v, const struct bm_view *view, uint64_t addr, unsigned size
 	return r;
 }
 
+/* Only the general path can see unassigned bytes or conflicts; the access itself was
+ * counted as a hint hit or a lookup. */
 static __attribute__((noinline)) void count_flags(bm_vcpu *v, int ret)
 {
 	if (ret & BM_ACCESS_UNASSIGNED)
 		counter_inc(&v->unassigned);
 	if (ret & BM_ACCESS_CONFLICT)
 		counter_inc(&v->conflicts);
-}
-
-static inline void count(bm_vcpu *v, int ret)
-{
-	if (__builtin_expect(ret > 0, 0))
-		count_flags(v, ret);
 }
 
 /* A hint is only meaningful within its own system: generations of two systems may
@@ -385,7 +381,8 @@ BM_INLINE int call_split(bm_vcpu *v, bm_space *s, const struct bm_view *view,
 {
 	int ret = wr ? write_split(v, s, view, r, addr, size, value)
 	             : read_split(v, s, view, r, addr, size, out);
-	count(v, ret);
+	if (__builtin_expect(ret > 0, 0))
+		count_flags(v, ret);
 	return ret;
 }
 
