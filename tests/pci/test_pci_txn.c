@@ -211,7 +211,8 @@ struct live_check {
 	struct pt *t;
 	bm_space *space;
 	uint64_t addr, want;
-	bool seen;
+	unsigned told; /* times the mapping at addr was reported */
+	bool seen;     /* it read as want when last reported */
 };
 
 static void see_live_in(void *arg, const struct bm_pci_map_event *ev)
@@ -219,6 +220,7 @@ static void see_live_in(void *arg, const struct bm_pci_map_event *ev)
 	struct live_check *c = arg;
 	uint64_t v = 0;
 	if (ev->mapped && ev->addr == c->addr) {
+		c->told++;
 		bm_read(c->t->vcpu, c->space, c->addr, 4, &v);
 		c->seen = v == c->want;
 	}
@@ -242,7 +244,9 @@ static void test_hook_write_published_before_told(void **state)
 	c.seen = false;
 	assert_int_equal(bm_pci_func_cfg_write(g, 0x10, 4, 0xc0010000), 0);
 	assert_int_equal(bm_begin(bm_pci_host_system(t->host)), 0);
+	c.told = 0;
 	wr(f, 0x10, 4, 0xc0000000);
+	assert_int_equal(c.told, 1);
 	assert_false(c.seen);
 	assert_int_equal(bm_commit(bm_pci_host_system(t->host)), 0);
 	assert_int_equal(mmio(t, 0xc0200000), 0x33);
@@ -265,6 +269,7 @@ static void test_hook_write_to_other_host_published_before_told(void **state)
 	struct live_check c = {.t = t, .space = mem2, .addr = 0xc0200000, .want = 0x33};
 	assert_int_equal(bm_pci_host_set_map_observer(h2, see_live_in, &c), 0);
 	wr(f, 0x10, 4, 0xc0100000);
+	assert_int_equal(c.told, 1);
 	assert_true(c.seen);
 	assert_int_equal(rd(g, 0x10, 4), 0xc0200000);
 	assert_int_equal(bm_pci_host_free(h2), 0);
