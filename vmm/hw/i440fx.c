@@ -5,7 +5,7 @@
  *
  * Each of the 13 PAM segments (0xc0000-0xeffff in 16 KiB pieces, 0xf0000-0xfffff whole)
  * has three alternatives over RAM, exactly one enabled, as in QEMU's pc: "pam-pci" (an
- * alias of the PCI space, where the BIOS's isa-bios alias shows), "pam-rom" (RAM read
+ * alias of the PCI space, where pc.rom and the BIOS's isa-bios alias show), "pam-rom" (RAM read
  * only) and "pam-ram" (RAM). QEMU maps write-only segments like disabled ones, and so do
  * we. Everything is a region change: no copy of the BIOS is ever made into RAM by us.
  */
@@ -35,6 +35,7 @@ struct i440fx {
 	struct vm *vm;
 	bm_pci_func *func;
 	struct rom *bios;
+	struct rom *option_roms; /* "pc.rom": where option ROMs would be, empty */
 	bm_region *isa_bios;
 	bm_region *smram;
 	struct pam_seg seg[PAM_SEGS];
@@ -133,6 +134,12 @@ static int make_bios(struct i440fx *d, const void *bios, uint64_t size)
 		                          &d->isa_bios);
 	if (!err)
 		err = bm_region_add(pci, d->isa_bios, 0x100000 - isa, 1);
+	/* QEMU's pc.rom: 128 KiB for option ROMs at 0xc0000; we load none, so it reads zero. */
+	static const uint8_t zeros[0x20000];
+	if (!err)
+		err = rom_new(vm, "pc.rom", zeros, sizeof(zeros), &d->option_roms);
+	if (!err)
+		err = bm_region_add(pci, rom_region(d->option_roms), 0xc0000, 1);
 	/* Closed SMRAM shows the PCI space (legacy VGA) over RAM at 0xa0000. */
 	if (!err)
 		err =
@@ -204,5 +211,6 @@ void i440fx_free(void *p)
 	bm_region_destroy(d->smram);
 	bm_region_destroy(d->isa_bios);
 	rom_free(d->bios);
+	rom_free(d->option_roms);
 	free(d);
 }
