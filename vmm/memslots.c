@@ -266,6 +266,27 @@ int memslots_add_backing(struct memslots *ms, bm_region *r, void *hva, bool read
 	return err ? err : cerr;
 }
 
+int memslots_remove_backing(struct memslots *ms, bm_region *r)
+{
+	if (!ms || !r)
+		return -EINVAL;
+	int err = bm_begin(ms->vm->sys);
+	if (err)
+		return err;
+	struct backing *b = (struct backing *)backing_of(ms, r);
+	struct walk w = {0};
+	err = b ? expected(ms, r, &w) : -ENOENT;
+	struct memslot *s;
+	for (size_t i = 0; !err && i < w.n; i++)
+		if ((s = installed(ms, &w.v[i])))
+			err = uninstall(ms, s);
+	free(w.v);
+	if (!err)
+		*b = ms->backings[--ms->nbackings];
+	bm_commit(ms->vm->sys);
+	return err;
+}
+
 static int by_gpa(const void *a, const void *b)
 {
 	const struct memslot *x = a, *y = b;

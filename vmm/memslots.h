@@ -3,15 +3,17 @@
  * The memslot listener: guest memory is what busmap's flat view of the memory space says.
  *
  * Host-backed regions (RAM, and ROMs, which are mapped read-only) are declared with
- * memslots_add_backing before they become visible. A listener on vm->mem turns every
- * flat range of such a region into a KVM memslot: its page-aligned part, when the host
- * address and the guest address agree modulo the page size. Whatever is not mapped (a
+ * memslots_add_backing, normally before they become visible. A listener on vm->mem turns
+ * every flat range of such a region into a KVM memslot: its page-aligned part, when the
+ * host address and the guest address agree modulo the page size. Whatever is not mapped (a
  * partial page beside a small BAR, an unaligned alias) exits to the VMM and is served by
  * busmap's dispatch, which reads and writes RAM regions by copy: still correct, only slower.
- * Removals are applied before additions, so a slot never overlaps another.
+ * Removals are applied before additions, so a slot never overlaps another; a slot that a
+ * change leaves as it was is not touched.
  *
- * Threads: memslots_new, memslots_add_backing and memslots_free on the main thread before
- * vCPUs run or after they stopped. The listener runs on whichever thread commits a map
+ * Threads: memslots_new, memslots_free and the backing declarations on the main thread
+ * while no vCPU runs; memslots_list and memslots_check on any thread outside a listener
+ * (they hold busmap's writer lock). The listener runs on whichever thread commits a map
  * change (a vCPU thread for a guest's configuration write), with busmap's writer lock held;
  * a hypervisor refusal there stops the run (VM_STATUS_ERROR) with the reason.
  */
@@ -23,9 +25,21 @@
 int memslots_new(struct vm *vm, struct memslots **out);
 void memslots_free(struct memslots *ms);
 
-/* Declares region r as backed by host memory hva (r's offset 0), mapped read-only when
- * readonly. -EEXIST if r is declared already, -ENOMEM. */
+/*
+ * Declares region r (a RAM or io region: flat ranges name leaves) as backed by host memory
+ * hva (r's offset 0), mapped read-only when readonly. Where r is visible already it is
+ * mapped at once. -EINVAL (a container or alias), -EEXIST if r is declared already,
+ * -ENOMEM, -ENOSPC (no slot id left) or the hypervisor's error, which here is returned,
+ * not a reason to stop.
+ */
 int memslots_add_backing(struct memslots *ms, bm_region *r, void *hva, bool readonly);
+/*
+ * Forgets r's backing, deleting the slots it has: call it before r is destroyed or its host
+ * memory freed, so that a region made later at the same address is not taken for it.
+ * Whatever of r stays visible is then served by dispatch. -ENOENT if r has no backing, or
+ * the hypervisor's error (the backing is then kept).
+ */
+int memslots_remove_backing(struct memslots *ms, bm_region *r);
 
 /* One installed slot, as the hypervisor was told. */
 struct memslot {
