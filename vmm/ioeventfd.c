@@ -172,11 +172,12 @@ void ioev_free(struct ioev *ev)
 	free(ev);
 }
 
-/* The places the published views call for, of one watch or of all (only < 0). */
+/* The places the published views call for, of one watch or of all (only == ALL). */
+#define ALL SIZE_MAX
 struct walk {
 	struct ioev *ev;
 	bool pio;
-	long only;
+	size_t only;
 	struct place *v;
 	size_t n, cap;
 	int err;
@@ -187,7 +188,7 @@ static int collect(void *arg, const struct bm_flat_range *fr)
 	struct walk *w = arg;
 	struct place p = {.pio = w->pio};
 	for (p.watch = 0; p.watch < w->ev->nwatches; p.watch++) {
-		if ((w->only >= 0 && p.watch != (size_t)w->only) ||
+		if ((w->only != ALL && p.watch != w->only) ||
 		    !shows(fr, &w->ev->watches[p.watch], &p.addr))
 			continue;
 		w->err = grow(&w->v, &w->cap, w->n + 1, sizeof(*w->v));
@@ -198,7 +199,7 @@ static int collect(void *arg, const struct bm_flat_range *fr)
 	return 0;
 }
 
-static int expected(struct ioev *ev, long only, struct walk *w)
+static int expected(struct ioev *ev, size_t only, struct walk *w)
 {
 	*w = (struct walk){.ev = ev, .only = only};
 	bm_space_flat(ev->vm->mem, collect, w);
@@ -217,6 +218,25 @@ static bool collide(const struct watch *a, const struct watch *b)
 {
 	return a->region == b->region && a->offset == b->offset && a->len == b->len &&
 	       (!a->datamatch || !b->datamatch || a->data == b->data);
+}
+
+/* Deassigns watch id and forgets it; the last watch takes its index. */
+static int drop_watch(struct ioev *ev, size_t id)
+{
+	/* Backwards: deassign moves the last entry into the hole, one looked at already. */
+	for (size_t i = ev->nactive; i-- > 0;) {
+		if (ev->active[i].watch != id)
+			continue;
+		int err = deassign(ev, &ev->active[i], false);
+		if (err)
+			return err;
+	}
+	size_t last = --ev->nwatches;
+	ev->watches[id] = ev->watches[last];
+	for (size_t i = 0; i < ev->nactive; i++)
+		if (ev->active[i].watch == last)
+			ev->active[i].watch = id;
+	return 0;
 }
 
 int ioev_watch(struct ioev *ev, bm_region *r, uint64_t offset, unsigned len, bool datamatch,
@@ -240,19 +260,30 @@ int ioev_watch(struct ioev *ev, bm_region *r, uint64_t offset, unsigned len, boo
 		ev->watches[id] = nw;
 		/* Already visible: assign it now, as the listeners would have. */
 		struct walk w;
-		err = expected(ev, (long)id, &w);
+		err = expected(ev, id, &w);
 		for (size_t i = 0; !err && i < w.n; i++)
 			err = assign(ev, &w.v[i], false);
 		free(w.v);
-		/* On failure take back what was assigned, then the watch once nothing refers to
-		 * it (deassign moves the last entry into the hole: one looked at already). */
-		int uerr = 0;
-		for (size_t i = ev->nactive; err && i-- > 0 && !uerr;)
-			if (ev->active[i].watch == id)
-				uerr = deassign(ev, &ev->active[i], false);
-		if (err && !uerr)
-			ev->nwatches--;
+		/* On failure take back what was assigned, and the watch. */
+		if (err)
+			drop_watch(ev, id);
 	}
+	bm_commit(ev->vm->sys);
+	return err;
+}
+
+int ioev_unwatch(struct ioev *ev, bm_region *r)
+{
+	if (!ev || !r)
+		return -EINVAL;
+	int err = bm_begin(ev->vm->sys);
+	if (err)
+		return err;
+	err = -ENOENT;
+	/* drop_watch moves the last watch into the hole: one looked at already. */
+	for (size_t i = ev->nwatches; i-- > 0;)
+		if (ev->watches[i].region == r && (err = drop_watch(ev, i)))
+			break;
 	bm_commit(ev->vm->sys);
 	return err;
 }
@@ -301,7 +332,7 @@ int ioev_check(struct ioev *ev, FILE *report)
 	if (err)
 		return err;
 	struct walk w;
-	err = expected(ev, -1, &w);
+	err = expected(ev, ALL, &w);
 	bool differ = false;
 	for (size_t i = 0; !err && i < w.n; i++) {
 		if (!find(ev, &w.v[i])) {

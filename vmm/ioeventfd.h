@@ -9,10 +9,12 @@
  * a BAR that moves takes its doorbell along, one hidden by an overlapping BAR loses it
  * until uncovered, so the guest's write reaches the region that wins there. Within one
  * change, every deassignment comes before any assignment, so two BARs swapping addresses
- * in one step never make KVM refuse with -EEXIST.
+ * in one step never make KVM refuse with -EEXIST; one a change leaves in place is not
+ * touched.
  *
- * Threads: ioev_new, ioev_watch and ioev_free on the main thread before vCPUs run or after
- * they stopped. The listeners run on the committing thread with busmap's writer lock held;
+ * Threads: ioev_new, ioev_watch, ioev_unwatch and ioev_free on the main thread while no
+ * vCPU runs; ioev_list and ioev_check on any thread outside a listener (they hold busmap's
+ * writer lock). The listeners run on the committing thread with busmap's writer lock held;
  * a hypervisor refusal there stops the run (VM_STATUS_ERROR) with the reason.
  */
 #ifndef BUSMAP_VMM_IOEVENTFD_H
@@ -23,9 +25,20 @@
 int ioev_new(struct vm *vm, struct ioev **out);
 void ioev_free(struct ioev *ev);
 
-/* len is 1, 2, 4 or 8. -EINVAL, -EEXIST (the same r, offset and data twice), -ENOMEM. */
+/*
+ * len is 1, 2, 4 or 8; with datamatch, data fits in len bytes. Where r is visible already
+ * the ioeventfds are assigned at once. -EINVAL, -EEXIST (r, offset and len watched already
+ * with a value that overlaps: the same data, or either without datamatch; KVM could not
+ * hold both), -ENOMEM, or the hypervisor's error: then nothing is left assigned or watched.
+ */
 int ioev_watch(struct ioev *ev, bm_region *r, uint64_t offset, unsigned len, bool datamatch,
                uint64_t data, int fd);
+/*
+ * Drops every watch of r, deassigning its ioeventfds: call it before r is destroyed or the
+ * fds closed, so that a region made later at the same address is not taken for r. -ENOENT
+ * if r has none, or the hypervisor's error (that watch is then kept).
+ */
+int ioev_unwatch(struct ioev *ev, bm_region *r);
 
 /* One assigned ioeventfd, as the hypervisor was told. */
 struct ioev_active {
