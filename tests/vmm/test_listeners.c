@@ -299,6 +299,30 @@ static void test_backing_declared_late(void **state)
 	free(buf);
 }
 
+static void test_backing_removed(void **state)
+{
+	struct env *e = *state;
+	struct memslot v[FAKE_HV_SLOTS];
+	uint8_t *buf = aligned_alloc(4096, 0x4000);
+	assert_non_null(buf);
+	memset(buf, 0x3c, 0x4000);
+	bm_region *r = add_ram(e, "gone", buf, 0x4000, false, 0x9000000, 0);
+	assert_int_equal(slots(e, v), 2);
+	assert_int_equal(memslots_remove_backing(e->vm->slots, r), 0);
+	assert_int_equal(slots(e, v), 1);
+	consistent(e);
+	/* Still visible: served by dispatch. */
+	assert_int_equal(read_mem(e, 0x9000000, 4), 0x3c3c3c3c);
+	assert_int_equal(memslots_remove_backing(e->vm->slots, r), -ENOENT);
+	/* Moves no longer concern the listener. */
+	unsigned calls = e->hv.calls;
+	assert_int_equal(bm_region_move(r, 0xa000000), 0);
+	assert_int_equal(e->hv.calls, calls);
+	consistent(e);
+	assert_int_equal(bm_region_destroy(r), 0);
+	free(buf);
+}
+
 /* Exclusive regions that overlap: the RAM range that wins is still RAM. */
 static void test_conflicting_ram_still_mapped(void **state)
 {
@@ -486,6 +510,32 @@ static void test_watch_rules(void **state)
 		assert_true(a[i].pio);
 		assert_int_equal(a[i].addr, 0x6010);
 	}
+	consistent(e);
+}
+
+static void test_unwatch(void **state)
+{
+	struct env *e = *state;
+	struct ioev *ev = e->vm->ioev;
+	bm_region *a = add_io(e, e->vm->io, "a", 0x40, 0xc000, 0);
+	bm_region *b = add_io(e, e->vm->io, "b", 0x40, 0xd000, 0);
+	assert_int_equal(ioev_watch(ev, a, 0x10, 2, false, 0, 1), 0);
+	assert_int_equal(ioev_watch(ev, a, 0x20, 4, false, 0, 2), 0);
+	assert_int_equal(ioev_watch(ev, b, 0x10, 2, false, 0, 3), 0);
+	assert_int_equal(fake_hv_nioev(&e->hv), 3);
+	assert_int_equal(ioev_unwatch(ev, a), 0);
+	assert_int_equal(fake_hv_nioev(&e->hv), 1);
+	assert_fd_at(e, true, 0xd010, 3);
+	consistent(e);
+	assert_int_equal(ioev_unwatch(ev, a), -ENOENT);
+	/* b's watch took another index: it still follows b, and only b. */
+	assert_int_equal(bm_region_move(b, 0xe000), 0);
+	assert_int_equal(bm_region_move(a, 0xf000), 0);
+	assert_int_equal(fake_hv_nioev(&e->hv), 1);
+	assert_fd_at(e, true, 0xe010, 3);
+	consistent(e);
+	assert_int_equal(ioev_unwatch(ev, b), 0);
+	assert_int_equal(fake_hv_nioev(&e->hv), 0);
 	consistent(e);
 }
 
@@ -690,15 +740,26 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_ram_is_one_slot),         cmocka_unit_test(test_ram_above_4g),
-	    T(test_io_holes_split_ram),      T(test_ram_over_ram),
-	    T(test_readonly_backing),        T(test_unaligned_alias_left_to_dispatch),
-	    T(test_backing_declared_late),   T(test_conflicting_ram_still_mapped),
-	    T(test_out_of_slots_stops),      T(test_refused_slot_stops),
-	    T(test_doorbell_follows_region), T(test_watch_rules),
-	    T(test_swap_in_one_transaction), T(test_swap_in_two_commits),
-	    T(test_alias_shows_twice),       T(test_mmio_doorbell),
-	    T(test_refused_ioeventfd),       T(test_pci_io_bar),
+	    T(test_ram_is_one_slot),
+	    cmocka_unit_test(test_ram_above_4g),
+	    T(test_io_holes_split_ram),
+	    T(test_ram_over_ram),
+	    T(test_readonly_backing),
+	    T(test_unaligned_alias_left_to_dispatch),
+	    T(test_backing_declared_late),
+	    T(test_backing_removed),
+	    T(test_conflicting_ram_still_mapped),
+	    T(test_out_of_slots_stops),
+	    T(test_refused_slot_stops),
+	    T(test_doorbell_follows_region),
+	    T(test_watch_rules),
+	    T(test_unwatch),
+	    T(test_swap_in_one_transaction),
+	    T(test_swap_in_two_commits),
+	    T(test_alias_shows_twice),
+	    T(test_mmio_doorbell),
+	    T(test_refused_ioeventfd),
+	    T(test_pci_io_bar),
 	    T(test_pci_io_bars_swap),
 	};
 #undef T
