@@ -44,7 +44,7 @@ static int grow(void *v, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-static const struct backing *backing_of(const struct memslots *ms, const bm_region *r)
+static struct backing *backing_of(struct memslots *ms, const bm_region *r)
 {
 	for (size_t i = 0; i < ms->nbackings; i++)
 		if (ms->backings[i].region == r)
@@ -57,7 +57,7 @@ static const struct backing *backing_of(const struct memslots *ms, const bm_regi
  * addresses agree modulo the page size (KVM maps whole pages only). Returns false when
  * there is none; the id is left for the caller.
  */
-static bool slot_for(const struct memslots *ms, const struct bm_flat_range *fr, struct memslot *out)
+static bool slot_for(struct memslots *ms, const struct bm_flat_range *fr, struct memslot *out)
 {
 	const struct backing *b = backing_of(ms, fr->region);
 	if (!b)
@@ -93,7 +93,7 @@ static struct memslot *installed(struct memslots *ms, const struct memslot *want
 	return NULL;
 }
 
-static bool called_for(const struct memslots *ms, const struct bm_flat_range *v, size_t n,
+static bool called_for(struct memslots *ms, const struct bm_flat_range *v, size_t n,
                        const struct memslot *want)
 {
 	struct memslot s;
@@ -248,22 +248,29 @@ int memslots_add_backing(struct memslots *ms, bm_region *r, void *hva, bool read
 	int err = bm_begin(ms->vm->sys);
 	if (err)
 		return err;
-	if (backing_of(ms, r))
-		err = -EEXIST;
-	if (!err)
-		err =
-		    grow(&ms->backings, &ms->capbackings, ms->nbackings + 1, sizeof(*ms->backings));
+	size_t n = ms->nbackings;
+	err = backing_of(ms, r)
+	          ? -EEXIST
+	          : grow(&ms->backings, &ms->capbackings, n + 1, sizeof(*ms->backings));
 	struct walk w = {0};
-	if (!err) {
+	bool appended = !err;
+	if (appended) {
 		ms->backings[ms->nbackings++] = (struct backing){r, (uintptr_t)hva, readonly};
 		/* Already visible: map it now, as the listener would have. */
 		err = expected(ms, r, &w);
 	}
-	for (size_t i = 0; !err && i < w.n; i++)
-		err = install(ms, &w.v[i]);
+	size_t done = 0;
+	while (!err && done < w.n && !(err = install(ms, &w.v[done])))
+		done++;
+	/* On failure take back what was mapped, then the backing once nothing of it is left. */
+	int uerr = 0;
+	while (err && done > 0 && !uerr)
+		uerr = uninstall(ms, installed(ms, &w.v[--done]));
+	if (err && appended && !uerr)
+		ms->nbackings--;
 	free(w.v);
-	int cerr = bm_commit(ms->vm->sys);
-	return err ? err : cerr;
+	bm_commit(ms->vm->sys);
+	return err;
 }
 
 int memslots_remove_backing(struct memslots *ms, bm_region *r)
@@ -273,7 +280,7 @@ int memslots_remove_backing(struct memslots *ms, bm_region *r)
 	int err = bm_begin(ms->vm->sys);
 	if (err)
 		return err;
-	struct backing *b = (struct backing *)backing_of(ms, r);
+	struct backing *b = backing_of(ms, r);
 	struct walk w = {0};
 	err = b ? expected(ms, r, &w) : -ENOENT;
 	struct memslot *s;

@@ -30,7 +30,7 @@ void memslots_free(struct memslots *ms);
  * hva (r's offset 0), mapped read-only when readonly. Where r is visible already it is
  * mapped at once. -EINVAL (a container or alias), -EEXIST if r is declared already,
  * -ENOMEM, -ENOSPC (no slot id left) or the hypervisor's error, which here is returned,
- * not a reason to stop.
+ * not a reason to stop: then what it mapped is deleted and r is not declared.
  */
 int memslots_add_backing(struct memslots *ms, bm_region *r, void *hva, bool readonly);
 /*
