@@ -172,8 +172,9 @@ void ioev_free(struct ioev *ev)
 	free(ev);
 }
 
-/* The places the published views call for, of one watch or of all (only == ALL). */
 #define ALL SIZE_MAX
+
+/* The places the published views call for, of one watch or of all (only == ALL). */
 struct walk {
 	struct ioev *ev;
 	bool pio;

@@ -29,7 +29,8 @@ void ioev_free(struct ioev *ev);
  * len is 1, 2, 4 or 8; with datamatch, data fits in len bytes. Where r is visible already
  * the ioeventfds are assigned at once. -EINVAL, -EEXIST (r, offset and len watched already
  * with a value that overlaps: the same data, or either without datamatch; KVM could not
- * hold both), -ENOMEM, or the hypervisor's error: then nothing is left assigned or watched.
+ * hold both), -ENOMEM, or the hypervisor's error: then what it assigned is deassigned and
+ * the watch dropped.
  */
 int ioev_watch(struct ioev *ev, bm_region *r, uint64_t offset, unsigned len, bool datamatch,
                uint64_t data, int fd);
