@@ -299,6 +299,38 @@ static void test_backing_declared_late(void **state)
 	free(buf);
 }
 
+/* During setup a refusal is the caller's to handle: nothing is left behind, and the run
+ * goes on. */
+static void test_backing_refused_at_setup(void **state)
+{
+	struct env *e = *state;
+	struct memslot v[FAKE_HV_SLOTS];
+	uint8_t *buf = aligned_alloc(4096, 0x4000);
+	assert_non_null(buf);
+	bm_region *r;
+	assert_int_equal(bm_region_new_ram(e->vm->sys, "split", 0x4000, buf, &r), 0);
+	assert_int_equal(bm_region_add(bm_space_root(e->vm->mem), r, 0x9000000, 0), 0);
+	add_io(e, e->vm->mem, "hole", 0x1000, 0x9001000, 1);
+	/* Its second piece lands on a slot that is not ours. */
+	assert_int_equal(
+	    fake_hv_ops.set_memslot(&e->hv, FAKE_HV_SLOTS - 1, 0x9002000, 0x1000, buf, false), 0);
+	assert_int_equal(memslots_add_backing(e->vm->slots, r, buf, false), -EEXIST);
+	assert_false(vm_stopping(e->vm));
+	assert_int_equal(slots(e, v), 1);
+	assert_int_equal(memslots_check(e->vm->slots, stderr), 0);
+
+	assert_int_equal(fake_hv_ops.set_memslot(&e->hv, FAKE_HV_SLOTS - 1, 0, 0, NULL, false), 0);
+	e->hv.refusals = 0;
+	assert_int_equal(memslots_add_backing(e->vm->slots, r, buf, false), 0);
+	assert_int_equal(slots(e, v), 3);
+	assert_slot(&v[1], 0x9000000, 0x1000, buf, false);
+	assert_slot(&v[2], 0x9002000, 0x2000, buf + 0x2000, false);
+	consistent(e);
+	assert_int_equal(bm_region_destroy(r), 0);
+	consistent(e);
+	free(buf);
+}
+
 static void test_backing_removed(void **state)
 {
 	struct env *e = *state;
@@ -747,6 +779,7 @@ int main(void)
 	    T(test_readonly_backing),
 	    T(test_unaligned_alias_left_to_dispatch),
 	    T(test_backing_declared_late),
+	    T(test_backing_refused_at_setup),
 	    T(test_backing_removed),
 	    T(test_conflicting_ram_still_mapped),
 	    T(test_out_of_slots_stops),
