@@ -86,6 +86,9 @@ void rom_free(void *p)
 	struct rom *rom = p;
 	if (!rom)
 		return;
+	/* A region made later at the same address must not inherit this memory. */
+	if (rom->vm->slots)
+		memslots_remove_backing(rom->vm->slots, rom->region);
 	bm_region_destroy(rom->region);
 	/* The region may still be in a view a dispatch holds: its data must outlive it. */
 	bm_synchronize(rom->vm->sys);
