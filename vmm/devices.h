@@ -54,14 +54,20 @@ struct rtc;
 int rtc_new(struct vm *vm, struct rtc **out);
 void rtc_free(void *dev);
 
-/* QEMU's fw_cfg at base (0x510: selector, base + 1: data), with the items SeaBIOS reads. */
+/* QEMU's fw_cfg at base (0x510: selector, base + 1: data), with the items SeaBIOS reads;
+ * "etc/e820" starts with RAM below and above 4 GiB, the ECAM window and KVM's identity
+ * map and TSS (0xfeffc000, 16 KiB) reserved. */
 struct fw_cfg;
 int fw_cfg_new(struct vm *vm, uint16_t base, struct fw_cfg **out);
 /* Adds a named file (data is copied). -EEXIST, -ENOSPC, -EINVAL (name too long). */
 int fw_cfg_add_file(struct fw_cfg *fc, const char *name, const void *data, size_t len);
+/* Adds an entry to "etc/e820" (type 1 RAM, 2 reserved...). -EEXIST (overlaps an entry),
+ * -ENOSPC (16 entries), -EINVAL (empty, wraps). */
+int fw_cfg_add_e820(struct fw_cfg *fc, uint64_t addr, uint64_t len, uint32_t type);
 void fw_cfg_free(void *dev);
 
-/* QEMU's isa-debug-exit: a write of v at base ends the run with status (v << 1) | 1. */
+/* QEMU's isa-debug-exit: a write of v at base ends the run with status (v << 1) | 1, cut
+ * to 8 bits as QEMU's process status is. Reads give 0. */
 struct debug_exit;
 int debug_exit_new(struct vm *vm, uint16_t base, unsigned size, struct debug_exit **out);
 void debug_exit_free(void *dev);
