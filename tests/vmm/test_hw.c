@@ -834,12 +834,8 @@ static void test_fw_cfg_e820(void **state)
 	assert_int_equal(t[2].addr, 0xfeffc000);
 	assert_int_equal(t[2].len, 0x4000);
 	assert_int_equal(t[2].type, 2);
-	/* The old arch-local table holds the reservations only. */
-	out(e, FW_SEL, 2, 0x8003);
-	uint8_t c[4];
-	for (unsigned i = 0; i < 4; i++)
-		c[i] = (uint8_t)in(e, FW_DATA, 1);
-	assert_int_equal(c[0], 2);
+	/* The old arch-local table reads as empty, as on QEMU's current machines. */
+	assert_int_equal(fw_le(e, 0x8003, 4), 0);
 
 	/* Entries the machine adds, in address order; overlaps refused. */
 	assert_int_equal(fw_cfg_add_e820(fc, 0x9fc00, 0x400, 2), -EEXIST);

@@ -24,7 +24,6 @@ enum {
 	KEY_FILE_FIRST = 0x0020,
 	KEY_ARCH_LOCAL = 0x8000,
 	KEY_IRQ0_OVERRIDE = 0x0002, /* arch-local */
-	KEY_E820_TABLE = 0x0003,    /* arch-local: reservations only, the old interface */
 };
 #define KEY_WRITE_CHANNEL 0x4000 /* ignored when selecting, as QEMU does */
 #define KEY_INDEX_MASK    0x3fff
@@ -36,7 +35,7 @@ enum {
 #define FILE_NAME_SIZE 56
 #define DIR_ENTRY_SIZE (4 + 2 + 2 + FILE_NAME_SIZE)
 
-#define MAX_E820        16 /* the old table's size in QEMU */
+#define MAX_E820        16
 #define E820_ENTRY_SIZE 20
 #define E820_RAM        1
 #define E820_RESERVED   2
@@ -232,30 +231,22 @@ int fw_cfg_add_file(struct fw_cfg *fc, const char *name, const void *data, size_
 	return err;
 }
 
-/* "etc/e820" holds every entry, RAM included; the old arch-local table reservations
- * only, behind a count. Both in address order. */
+/* "etc/e820" holds every entry, RAM included, in address order. (QEMU's older arch-local
+ * table of reservations reads as empty on its current machines, and here.) */
 static int rebuild_e820(struct fw_cfg *fc)
 {
 	uint8_t file[MAX_E820 * E820_ENTRY_SIZE];
-	uint8_t table[4 + MAX_E820 * E820_ENTRY_SIZE] = {0};
-	unsigned nres = 0;
 	for (unsigned i = 0; i < fc->ne820; i++) {
 		const struct e820 *e = &fc->e820[i];
 		uint8_t *p = file + i * E820_ENTRY_SIZE;
 		put_le(p, e->addr, 8);
 		put_le(p + 8, e->len, 8);
 		put_le(p + 16, e->type, 4);
-		if (e->type != E820_RAM)
-			memcpy(table + 4 + nres++ * E820_ENTRY_SIZE, p, E820_ENTRY_SIZE);
 	}
-	put_le(table, nres, 4);
-	int err = blob_set(&fc->arch[KEY_E820_TABLE], table, sizeof(table));
-	if (err)
-		return err;
 	struct fw_file *f = find_file(fc, "etc/e820");
 	if (!f)
 		return add_file_locked(fc, "etc/e820", file, fc->ne820 * E820_ENTRY_SIZE);
-	err = blob_set(&f->blob, file, fc->ne820 * E820_ENTRY_SIZE);
+	int err = blob_set(&f->blob, file, fc->ne820 * E820_ENTRY_SIZE);
 	return err ? err : rebuild_dir(fc);
 }
 
