@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Where KVM keeps the TSS and identity map that real-mode guests need on Intel: QEMU's
- * places, below the BIOS and above everything else we map. */
-#define KVM_IDENTITY_MAP 0xfeffc000ull
-#define KVM_TSS          0xfeffd000ull
+/* Where KVM keeps the identity map and TSS that real-mode guests need on Intel: QEMU's
+ * places, below the BIOS and above everything else we map (fw_cfg's e820 reserves them). */
+#define KVM_IDENTITY_MAP VM_KVM_PAGES
+#define KVM_TSS          (VM_KVM_PAGES + 0x1000)
 #define PIT_HZ           1193182ull
 
 static int xioctl(int fd, unsigned long req, void *arg)

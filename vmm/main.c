@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,6 +133,8 @@ int main(int argc, char **argv)
 	struct vmm_options o;
 	struct outputs out = {.serial_fd = -1};
 	char err[512];
+	/* Serial or debugcon output into a closed pipe is the device's to report, not fatal. */
+	signal(SIGPIPE, SIG_IGN);
 	if (vmm_parse(argc, argv, &o, err, sizeof(err))) {
 		fprintf(stderr, "busmap-vmm: %s\n", err);
 		return VM_STATUS_USAGE;

@@ -77,6 +77,8 @@ struct vm_device {
 #define VM_PCI_MEM32_BASE 0xc0000000ull /* 32-bit PCI memory window */
 #define VM_PCI_MEM32_LAST 0xfebfffffull
 #define VM_IOAPIC_BASE    0xfec00000ull
+#define VM_KVM_PAGES      0xfeffc000ull /* KVM's identity map and TSS (QEMU's place) */
+#define VM_KVM_PAGES_SIZE 0x4000ull
 #define VM_LAPIC_BASE     0xfee00000ull
 #define VM_HIGH_RAM_BASE  0x100000000ull
 #define VM_PCI_MEM64_BASE 0x8000000000ull /* 512 GiB: above any RAM we give */

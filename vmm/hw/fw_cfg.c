@@ -42,10 +42,6 @@ enum {
 
 #define ID_TRADITIONAL 0x1 /* no DMA interface */
 
-/* KVM's identity map and TSS for real-mode guests, at QEMU's place (as kvm.c sets them). */
-#define KVM_RESERVED_BASE 0xfeffc000ull
-#define KVM_RESERVED_SIZE 0x4000ull
-
 struct blob {
 	uint8_t *data;
 	uint32_t len;
@@ -332,7 +328,7 @@ static int fill(struct fw_cfg *fc)
 	if (!err)
 		err = add_e820_locked(fc, VM_ECAM_BASE, VM_ECAM_SIZE, E820_RESERVED);
 	if (!err)
-		err = add_e820_locked(fc, KVM_RESERVED_BASE, KVM_RESERVED_SIZE, E820_RESERVED);
+		err = add_e820_locked(fc, VM_KVM_PAGES, VM_KVM_PAGES_SIZE, E820_RESERVED);
 	if (!err && vm->ram_size > vm->below_4g)
 		err = add_e820_locked(fc, VM_HIGH_RAM_BASE, vm->ram_size - vm->below_4g, E820_RAM);
 	return err;
