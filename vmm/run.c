@@ -251,13 +251,28 @@ static void kick_handler(int sig)
 	(void)sig; /* only there to make KVM_RUN return EINTR */
 }
 
-static int install_kick_signal(void)
+/* SIGINT, SIGTERM and SIGHUP end the run cleanly; the watch loop notices within a tick. */
+static volatile sig_atomic_t terminating;
+
+static void terminate_handler(int sig)
+{
+	terminating = sig;
+}
+
+static int install_signals(void)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = kick_handler;
 	sigemptyset(&sa.sa_mask);
-	return sigaction(KICK_SIGNAL, &sa, NULL) < 0 ? -errno : 0;
+	if (sigaction(KICK_SIGNAL, &sa, NULL) < 0)
+		return -errno;
+	sa.sa_handler = terminate_handler;
+	static const int ends[] = {SIGINT, SIGTERM, SIGHUP};
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+		if (sigaction(ends[i], &sa, NULL) < 0)
+			return -errno;
+	return 0;
 }
 
 /* Waits one tick for a stop; returns true if one came. */
@@ -279,6 +294,11 @@ static bool wait_tick(struct vm *vm)
 static void watch(struct vm *vm, struct vcpu *c, unsigned n)
 {
 	for (uint64_t tick = 1; !wait_tick(vm); tick++) {
+		if (terminating) {
+			vm_request_stop(vm, VM_STATUS_ERROR, "terminating on signal %d",
+			                (int)terminating);
+			break;
+		}
 		bool all_parked = true;
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t exits = atomic_load_explicit(&c[i].exits, memory_order_relaxed);
@@ -348,7 +368,7 @@ int vm_run(struct vm *vm, struct kvm *kvm)
 		vm_request_stop(vm, VM_STATUS_ERROR, "out of memory");
 		return VM_STATUS_ERROR;
 	}
-	int err = install_kick_signal();
+	int err = install_signals();
 	if (err)
 		vm_request_stop(vm, VM_STATUS_ERROR, "cannot install a signal handler: %s",
 		                strerror(-err));
