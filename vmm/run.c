@@ -349,6 +349,14 @@ static int start_vcpus(struct vm *vm, struct kvm *kvm, struct vcpu *c)
 			return err;
 		}
 	}
+	if (vm->setup_boot_cpu) {
+		int err = vm->setup_boot_cpu(vm->setup_boot_cpu_arg, c[0].fd);
+		if (err) {
+			vm_request_stop(vm, VM_STATUS_ERROR, "cannot set up vCPU 0: %s",
+			                strerror(-err));
+			return err;
+		}
+	}
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		int err = pthread_create(&c[i].thread, NULL, vcpu_main, &c[i]);
 		if (err) {

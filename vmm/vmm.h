@@ -114,6 +114,11 @@ struct vm {
 	void (*intx_route)(void *arg, bm_pci_func *src, unsigned slot, unsigned pin, bool level);
 	void *intx_arg;
 
+	/* Called once for vCPU 0 after it is created, before it first runs, to set its
+	 * registers (a direct kernel boot); NULL leaves it at the reset vector. */
+	int (*setup_boot_cpu)(void *arg, int vcpu_fd);
+	void *setup_boot_cpu_arg;
+
 	unsigned ncpus;
 	bool trace_unassigned; /* log unassigned accesses to stderr */
 	FILE *log;             /* messages (stderr); tests may redirect */
