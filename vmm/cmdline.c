@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Parsing busmap-vmm's command line and checking its files (see cmdline.h). */
 #include "cmdline.h"
+#include "linux.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -384,9 +385,9 @@ static int parse_one(int argc, char **argv, int *i, struct vmm_options *o, char 
 	for (const char *const *f = qemu_flags; *f; f++)
 		if (!strcmp(a, *f))
 			return 0;
-	static const char *const with_value[] = {"-m",       "-smp",     "-bios", "-device",
-	                                         "-serial",  "-machine", "-M",    "-accel",
-	                                         "-display", "-cpu",     NULL};
+	static const char *const with_value[] = {
+	    "-m",     "-smp",     "-bios", "-device", "-serial", "-machine", "-M",
+	    "-accel", "-display", "-cpu",  "-kernel", "-initrd", "-append",  NULL};
 	const char *const *w = with_value;
 	while (*w && strcmp(a, *w))
 		w++;
@@ -407,6 +408,18 @@ static int parse_one(int argc, char **argv, int *i, struct vmm_options *o, char 
 		return parse_device(argv[*i], o, err, n);
 	if (!strcmp(a, "-serial"))
 		return parse_serial(val, o, err, n);
+	if (!strcmp(a, "-kernel")) {
+		o->kernel = val;
+		return 0;
+	}
+	if (!strcmp(a, "-initrd")) {
+		o->initrd = val;
+		return 0;
+	}
+	if (!strcmp(a, "-append")) {
+		o->append = val;
+		return 0;
+	}
 	return qemu_noop(a, val, err, n);
 }
 
@@ -421,6 +434,11 @@ int vmm_parse(int argc, char **argv, struct vmm_options *o, char *err, size_t n)
 		if (e)
 			return e;
 	}
+	/* QEMU's rules: an empty -append alone is harmless, anything else needs a kernel. */
+	if (!o->kernel && o->initrd)
+		return bad(err, n, "-initrd only allowed with -kernel option");
+	if (!o->kernel && o->append && *o->append)
+		return bad(err, n, "-append only allowed with -kernel option");
 	return assign_slots(o, err, n);
 }
 
@@ -465,6 +483,8 @@ static int read_bios(struct vmm_options *o, char *err, size_t n)
 int vmm_load_files(struct vmm_options *o, char *err, size_t n)
 {
 	int e = read_bios(o, err, n);
+	if (!e && o->kernel)
+		e = linux_check(o->kernel, o->initrd, o->append, o->ram_size, err, n);
 	for (unsigned i = 0; !e && i < o->ndevices; i++) {
 		const struct vmm_device_opt *d = &o->devices[i];
 		if (d->kind != DEV_VIRTIO_BLK)
@@ -500,6 +520,9 @@ void vmm_usage(FILE *out)
 	      "  -device virtio-net[,addr=SLOT][,mac=52:54:00:12:34:56]\n"
 	      "  -device pci-testdev[,addr=SLOT]\n"
 	      "  -serial stdio|none|file:PATH   the 16550 UART at 0x3f8 (default stdio)\n"
+	      "  -kernel BZIMAGE        boot this Linux kernel directly (no firmware code runs)\n"
+	      "  -initrd FILE           its initial ramdisk (with -kernel)\n"
+	      "  -append CMDLINE        its command line (with -kernel)\n"
 	      "  --bar-layout=bhyve     place and enable every BAR before the guest starts\n"
 	      "  --trace-map            print every BAR map, unmap and overlap as it happens\n"
 	      "  --dump-map[=FILE]      print the flat views (info mtree -f) at exit\n"

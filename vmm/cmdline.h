@@ -49,6 +49,9 @@ struct vmm_options {
 	bool trace_unassigned;
 	bool dump_map;
 	const char *dump_map_path; /* NULL: stderr */
+	const char *kernel;        /* -kernel: a bzImage booted directly (NULL: the BIOS boots) */
+	const char *initrd;        /* -initrd, only with -kernel */
+	const char *append;        /* -append, only with -kernel */
 	bool check_memslots;
 	bool help;
 	bool version;
@@ -59,7 +62,8 @@ struct vmm_options {
 
 /* Parses argv. Returns 0, or -EINVAL after writing "what is wrong" into err. */
 int vmm_parse(int argc, char **argv, struct vmm_options *o, char *err, size_t errlen);
-/* Reads the BIOS and checks that every other file opens as it will be used. */
+/* Reads the BIOS and checks that every other file opens as it will be used (a -kernel as a
+ * bootable bzImage that fits in RAM with its -initrd and -append). */
 int vmm_load_files(struct vmm_options *o, char *err, size_t errlen);
 void vmm_options_free(struct vmm_options *o);
 void vmm_usage(FILE *out);
