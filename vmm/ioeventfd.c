@@ -77,8 +77,17 @@ static bool shown_by(const struct ioev *ev, const struct bm_flat_range *v, size_
 	return false;
 }
 
-/* From a listener, where nobody can be told, a failure stops the run (stop); during setup
- * it is returned to the caller only. */
+/* From a listener, where nobody can be told, a failure stops the run; during setup it is
+ * returned to the caller only. */
+static void refused(struct ioev *ev, const char *what, const struct place *p, int err)
+{
+	const struct watch *w = &ev->watches[p->watch];
+	vm_request_stop(
+	    ev->vm, VM_STATUS_ERROR,
+	    "could not %s the ioeventfd of %s+0x%" PRIx64 " at %s 0x%" PRIx64 " (errno %d)", what,
+	    bm_region_name(w->region), w->offset, p->pio ? "port" : "address", p->addr, -err);
+}
+
 static int assign(struct ioev *ev, const struct place *p, bool stop)
 {
 	struct vm *vm = ev->vm;
@@ -88,11 +97,7 @@ static int assign(struct ioev *ev, const struct place *p, bool stop)
 		err = vm->hv->ioeventfd(vm->hv_ctx, true, p->pio, p->addr, w->len, w->datamatch,
 		                        w->data, w->fd);
 	if (err && stop)
-		vm_request_stop(vm, VM_STATUS_ERROR,
-		                "could not assign the ioeventfd of %s+0x%" PRIx64
-		                " at %s 0x%" PRIx64 " (errno %d)",
-		                bm_region_name(w->region), w->offset, p->pio ? "port" : "address",
-		                p->addr, -err);
+		refused(ev, "assign", p, err);
 	if (err)
 		return err;
 	ev->active[ev->nactive++] = *p;
@@ -106,11 +111,7 @@ static int deassign(struct ioev *ev, struct place *a, bool stop)
 	int err = vm->hv->ioeventfd(vm->hv_ctx, false, a->pio, a->addr, w->len, w->datamatch,
 	                            w->data, w->fd);
 	if (err && stop)
-		vm_request_stop(vm, VM_STATUS_ERROR,
-		                "could not deassign the ioeventfd of %s+0x%" PRIx64
-		                " at %s 0x%" PRIx64 " (errno %d)",
-		                bm_region_name(w->region), w->offset, a->pio ? "port" : "address",
-		                a->addr, -err);
+		refused(ev, "deassign", a, err);
 	if (err)
 		return err; /* the hypervisor still holds it: so does the table */
 	*a = ev->active[--ev->nactive];

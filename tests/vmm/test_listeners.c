@@ -673,7 +673,8 @@ static void test_refused_ioeventfd(void **state)
 	assert_int_equal(ioev_watch(e->vm->ioev, r, 0x10, 2, false, 0, 1), 0);
 	assert_int_equal(bm_region_add(bm_space_root(e->vm->io), r, 0xc000, 0), 0);
 	assert_true(vm_stopping(e->vm));
-	assert_true(contains(e->vm->stop_reason, "0xc010"));
+	assert_true(contains(e->vm->stop_reason, "could not assign the ioeventfd of dev+0x10 at "
+	                                         "port 0xc010"));
 	assert_int_equal(ioev_list(e->vm->ioev, NULL, 0), 0);
 	char *text = NULL;
 	size_t len = 0;
@@ -688,6 +689,25 @@ static void test_refused_ioeventfd(void **state)
 	assert_int_equal(bm_region_del(r), 0);
 	assert_int_equal(e->hv.calls, calls);
 	assert_int_equal(ioev_check(e->vm->ioev, stderr), 0);
+}
+
+/* A deassignment the hypervisor refuses from the listener stops the run, and the table
+ * keeps what the hypervisor may still hold. */
+static void test_refused_deassign_stops(void **state)
+{
+	struct env *e = *state;
+	bm_region *r = add_io(e, e->vm->io, "dev", 0x40, 0xc000, 0);
+	assert_int_equal(ioev_watch(e->vm->ioev, r, 0x10, 2, false, 0, 1), 0);
+	/* Taken away behind the listener's back: its deassignment then fails. */
+	assert_int_equal(fake_hv_ops.ioeventfd(&e->hv, false, true, 0xc010, 2, false, 0, 1), 0);
+	assert_int_equal(bm_region_move(r, 0xd000), 0);
+	assert_true(vm_stopping(e->vm));
+	assert_true(contains(e->vm->stop_reason, "could not deassign the ioeventfd of dev+0x10 at "
+	                                         "port 0xc010"));
+	struct ioev_active a[4];
+	assert_int_equal(ioev_list(e->vm->ioev, a, 4), 2);
+	assert_int_equal(a[0].addr, 0xc010);
+	assert_int_equal(a[1].addr, 0xd010);
 }
 
 /* ---- PCI I/O BARs programmed by the guest ---- */
@@ -792,6 +812,7 @@ int main(void)
 	    T(test_alias_shows_twice),
 	    T(test_mmio_doorbell),
 	    T(test_refused_ioeventfd),
+	    T(test_refused_deassign_stops),
 	    T(test_pci_io_bar),
 	    T(test_pci_io_bars_swap),
 	};
