@@ -10,7 +10,8 @@ BUILD_FUZZ ?= build-fuzz
 MESON_OPTS ?=
 
 DEB_PACKAGES := meson ninja-build pkg-config gcc clang liburcu-dev libcmocka-dev \
-		libbsd-dev valgrind libclang-rt-dev python3
+		libbsd-dev valgrind libclang-rt-dev python3 \
+		seabios u-boot-qemu qemu-system-x86 busybox-static cpio
 
 .PHONY: all deps demo check check-plain check-asan check-tsan check-fuzz bench clean
 
