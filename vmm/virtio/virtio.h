@@ -4,10 +4,11 @@
  * the device models (blk.c, net.c) share. Internal to vmm/virtio/.
  *
  * Locking: each device has one mutex (struct virtio_dev.lock) around its registers and
- * queues; queue handlers run with it held. Interrupts are sent after it is released, under
- * busmap's writer lock (bm_begin/bm_commit), which is therefore always taken before the
- * device mutex, never after: configuration-space hooks run with the writer lock held and
- * may take the device mutex, so nothing holding the device mutex may call into busmap.
+ * queues; queue handlers run with it held. busmap's writer lock comes first: configuration-
+ * space hooks run with it held and take the device mutex (the VIRTIO_PCI_CAP_PCI_CFG
+ * window). So nothing holding the device mutex may take the writer lock (bm_begin, a
+ * configuration-space access, a region change, an interrupt): interrupts are decided under
+ * the device mutex and sent after it is released.
  */
 #ifndef BUSMAP_VMM_VIRTIO_H
 #define BUSMAP_VMM_VIRTIO_H
