@@ -1351,6 +1351,85 @@ static void test_pcicfg_window(void **state)
 	assert_int_equal(modern_status(&d), 0);
 }
 
+/* SeaBIOS 1.16's driver (src/hw/virtio-pci.c, virtio-blk.c), access by access and with
+ * its widths: modern mode through BAR4, its vring layout, polling with interrupts off, and
+ * the ISR read after each request. What it checks here is what decides whether it boots. */
+static void test_seabios_driver(void **state)
+{
+	struct env *e = *state;
+	add_blk(e, false);
+	struct drv d = drv_blk(e);
+	/* vp_init_simple takes modern mode when all four structures are found; vp_reset. */
+	assert_true(d.common && d.isr && d.device && d.notify);
+	mem_wr(e, d.common + C_STATUS, 1, 0);
+	assert_int_equal(mem_rd(e, d.isr, 1), 0);
+	uint8_t status = S_ACK | S_DRIVER;
+	mem_wr(e, d.common + C_STATUS, 1, status);
+	mem_wr(e, d.common + C_DFSELECT, 4, 0);
+	uint64_t f = mem_rd(e, d.common + C_DF, 4);
+	mem_wr(e, d.common + C_DFSELECT, 4, 1);
+	f |= mem_rd(e, d.common + C_DF, 4) << 32;
+	/* VERSION_1, IOMMU_PLATFORM, BLK_SIZE, SEG_MAX, SIZE_MAX: what it understands. */
+	f &= (1ull << F_VERSION1) | (1ull << 33) | (1ull << 6) | (1ull << 2) | (1ull << 1);
+	assert_true(f & (1ull << F_VERSION1));
+	mem_wr(e, d.common + C_GFSELECT, 4, 0);
+	mem_wr(e, d.common + C_GF, 4, (uint32_t)f);
+	mem_wr(e, d.common + C_GFSELECT, 4, 1);
+	mem_wr(e, d.common + C_GF, 4, (uint32_t)(f >> 32));
+	status |= S_FEATURES_OK;
+	mem_wr(e, d.common + C_STATUS, 1, status);
+	assert_true(mem_rd(e, d.common + C_STATUS, 1) & S_FEATURES_OK);
+	/* Without SIZE_MAX it sends at most 64 sectors a request; 512-byte blocks only; no
+	 * geometry makes it translate by LBA. The capacity comes as two 32-bit reads. */
+	assert_false(f & (1ull << 1));
+	assert_true(f & (1ull << 6));
+	assert_int_equal(mem_rd(e, d.device + 20, 4), SECTOR);
+	uint64_t cap = mem_rd(e, d.device, 4) | mem_rd(e, d.device + 4, 4) << 32;
+	assert_int_equal(cap, SECTORS);
+	assert_int_equal(mem_rd(e, d.device + 16, 2), 0);
+	assert_int_equal(mem_rd(e, d.device + 18, 1), 0);
+	assert_int_equal(mem_rd(e, d.device + 19, 1), 0);
+
+	/* vp_find_vq: a size up to its 256 is kept; the queue must not be active yet. */
+	struct dq *q = &d.q[0];
+	mem_wr(e, d.common + C_Q_SELECT, 2, 0);
+	q->size = (uint16_t)mem_rd(e, d.common + C_Q_SIZE, 2);
+	assert_true(q->size > 0 && q->size <= 256);
+	assert_int_equal(mem_rd(e, d.common + C_Q_ENABLE, 2), 0);
+	/* vring_init: page-aligned table, available ring after it, used ring page-aligned
+	 * after the available ring's entries (without the event word); interrupts off. */
+	q->desc = RING0;
+	q->avail = q->desc + 16ull * q->size;
+	q->used = (q->avail + 4 + 2ull * q->size + 4095) & ~4095ull;
+	ring_clear(&d, 0);
+	*avail_flags_p(&d, 0) = 1;
+	mem_wr(e, d.common + C_Q_DESC, 4, (uint32_t)q->desc);
+	mem_wr(e, d.common + C_Q_DESC + 4, 4, 0);
+	mem_wr(e, d.common + C_Q_AVAIL, 4, (uint32_t)q->avail);
+	mem_wr(e, d.common + C_Q_AVAIL + 4, 4, 0);
+	mem_wr(e, d.common + C_Q_USED, 4, (uint32_t)q->used);
+	mem_wr(e, d.common + C_Q_USED + 4, 4, 0);
+	mem_wr(e, d.common + C_Q_ENABLE, 2, 1);
+	assert_int_equal(mem_rd(e, d.common + C_Q_NOFF, 2), 0);
+	d.modern = true;
+	status |= S_DRIVER_OK;
+	mem_wr(e, d.common + C_STATUS, 1, status);
+	assert_int_equal(mem_rd(e, d.common + C_STATUS, 1), status);
+
+	/* int 13h: the boot sector, then 64 sectors in one request; each completes before the
+	 * doorbell write returns, raises nothing, and the ISR read finds nothing to clear. */
+	assert_int_equal(blk_req(&d, T_IN, 0, DATA, SECTOR, NULL), 0);
+	assert_true(all(gp(e, DATA), SECTOR, 0));
+	assert_int_equal(mem_rd(e, d.isr, 1), 0);
+	assert_int_equal(blk_req(&d, T_IN, 0, DATA, SECTORS * SECTOR, NULL), 0);
+	assert_true(all(gp(e, DATA + 63 * SECTOR), SECTOR, 63));
+	assert_int_equal(mem_rd(e, d.isr, 1), 0);
+	assert_false(irq(e));
+	/* Past the end: an error status, which it turns into a failed int 13h. */
+	assert_int_equal(blk_req(&d, T_IN, SECTORS - 1, DATA, 2 * SECTOR, NULL), 1);
+	assert_int_equal(log_lines(e), 0);
+}
+
 static void test_legacy_register_widths(void **state)
 {
 	struct env *e = *state;
@@ -1406,6 +1485,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ioeventfd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pcicfg_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_legacy_register_widths, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seabios_driver, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
