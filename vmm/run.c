@@ -8,7 +8,9 @@
  * no exits, and with the irqchip in the kernel KVM never tells us it halted. So the main
  * thread kicks (with a signal) every vCPU that made no exit during a tick, and the vCPU
  * reports whether it is parked for good; when all are, nothing can wake the machine and the
- * run ends. A busy vCPU is never kicked.
+ * run ends. A vCPU that made an exit during the tick is not kicked. One halted with
+ * interrupts off still wakes for an NMI, which only an NMI-mode MSI the guest programmed
+ * could send here; a guest that relies on that is stopped.
  */
 #include "run.h"
 
@@ -61,57 +63,50 @@ static void note_access(struct vcpu *c, const char *space, uint64_t addr, unsign
 	}
 }
 
-static void exit_io(struct vcpu *c)
+/* One access of a natural size, dispatched on the vCPU's own context. */
+static void guest_access(struct vcpu *c, bool io, uint64_t addr, uint8_t *data, unsigned size,
+                         bool write)
 {
-	struct kvm_run *run = c->run;
-	unsigned size = run->io.size;
-	uint64_t port = run->io.port;
-	bool write = run->io.direction == KVM_EXIT_IO_OUT;
-	uint8_t *data = (uint8_t *)run + run->io.data_offset;
-	if (run->io.data_offset + (uint64_t)run->io.count * size > c->run_size)
-		return; /* KVM never does this; a bad page would be worse than a lost access */
-	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
-		uint64_t v = 0;
-		int rc;
-		if (write) {
-			memcpy(&v, data, size);
-			rc = bm_write(c->bm, c->vm->io, port, size, v);
-		} else {
-			rc = bm_read(c->bm, c->vm->io, port, size, &v);
-			memcpy(data, &v, size);
-		}
-		if (rc)
-			note_access(c, "io", port, size, write, v, rc);
-	}
-}
-
-/* One MMIO piece of a natural size. */
-static void mmio_piece(struct vcpu *c, uint64_t addr, uint8_t *data, unsigned size, bool write)
-{
+	bm_space *space = io ? c->vm->io : c->vm->mem;
 	uint64_t v = 0;
 	int rc;
 	if (write) {
 		memcpy(&v, data, size);
-		rc = bm_write(c->bm, c->vm->mem, addr, size, v);
+		rc = bm_write(c->bm, space, addr, size, v);
 	} else {
-		rc = bm_read(c->bm, c->vm->mem, addr, size, &v);
+		rc = bm_read(c->bm, space, addr, size, &v);
 		memcpy(data, &v, size);
 	}
 	if (rc)
-		note_access(c, "mmio", addr, size, write, v, rc);
+		note_access(c, io ? "io" : "mmio", addr, size, write, v, rc);
 }
 
+/* String I/O (rep ins/outs) arrives as count accesses to the same port. */
+static void exit_io(struct vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	unsigned size = run->io.size;
+	if (run->io.data_offset + (uint64_t)run->io.count * size > c->run_size)
+		return; /* KVM never does this; a bad page would be worse than a lost access */
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool write = run->io.direction == KVM_EXIT_IO_OUT;
+	for (uint32_t i = 0; i < run->io.count; i++, data += size)
+		guest_access(c, true, run->io.port, data, size, write);
+}
+
+/* KVM splits an access that crosses a page into pieces of any length up to 8; each is
+ * cut further into naturally aligned accesses, as a bus would carry it. */
 static void exit_mmio(struct vcpu *c)
 {
 	struct kvm_run *run = c->run;
-	unsigned len = run->mmio.len;
-	if (len == 1 || len == 2 || len == 4 || len == 8) {
-		mmio_piece(c, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
-		return;
+	uint64_t addr = run->mmio.phys_addr;
+	unsigned len = run->mmio.len < 8 ? run->mmio.len : 8;
+	for (unsigned done = 0, size; done < len; done += size) {
+		for (size = 8; size > len - done || (addr + done) % size; size /= 2)
+			;
+		guest_access(c, false, addr + done, run->mmio.data + done, size,
+		             run->mmio.is_write);
 	}
-	/* KVM splits at page boundaries, which leaves odd lengths: go byte by byte. */
-	for (unsigned i = 0; i < len && i < sizeof(run->mmio.data); i++)
-		mmio_piece(c, run->mmio.phys_addr + i, run->mmio.data + i, 1, run->mmio.is_write);
 }
 
 static void describe_position(struct vcpu *c, char *buf, size_t n)
