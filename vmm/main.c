@@ -132,6 +132,8 @@ int main(int argc, char **argv)
 {
 	struct vmm_options o;
 	struct outputs out = {.serial_fd = -1};
+	for (unsigned i = 0; i < VMM_MAX_DEVICES; i++)
+		out.debugcon_fds[i] = -1;
 	char err[512];
 	/* Serial or debugcon output into a closed pipe is the device's to report, not fatal. */
 	signal(SIGPIPE, SIG_IGN);

@@ -156,6 +156,9 @@ static int make_func(struct i440fx *d)
 	    .device_id = 0x1237,
 	    .class_code = 0x060000,
 	    .revision = 0x02,
+	    /* QEMU gives every device its subsystem; SeaBIOS recognises QEMU by it. */
+	    .subsystem_vendor_id = 0x1af4,
+	    .subsystem_id = 0x1100,
 	    .ops = &i440fx_ops,
 	    .opaque = d,
 	};

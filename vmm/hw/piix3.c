@@ -173,6 +173,8 @@ static int make_func(struct piix3 *d)
 	    .device_id = 0x7000,
 	    .class_code = 0x060100,
 	    .multifunction = true, /* as QEMU's PIIX3, whose IDE and USB are functions 1-2 */
+	    .subsystem_vendor_id = 0x1af4,
+	    .subsystem_id = 0x1100,
 	    .ops = &piix3_ops,
 	    .opaque = d,
 	};
