@@ -95,6 +95,12 @@ struct bm_pci_host_ops {
 	 * whose line changed. Shared lines: the VMM ORs the levels of their sources.
 	 */
 	void (*intx)(void *opaque, bm_pci_func *src, unsigned slot, unsigned pin, bool level);
+	/*
+	 * A 1-byte write to port 0xcf9 (hosts with CF8/CFC). PC chipsets keep their reset
+	 * control register there, inside the 4 bytes of the CF8 address register, which
+	 * latches only 4-byte writes: without this hook such a write is dropped.
+	 */
+	void (*reset_control)(void *opaque, uint8_t value);
 };
 
 /* Zero-initialise, then set what differs from the defaults given here. */

@@ -128,8 +128,9 @@ int bm_pci_host_set_map_observer(bm_pci_host *h, bm_pci_map_fn fn, void *arg)
 
 /*
  * 0xcf8 is a 32-bit address register: only a 4-byte write latches it. Narrower reads see
- * its bytes; narrower writes are dropped. 0xcfc..0xcff reach the register the latch
- * selects, the byte offset adding to the register number, when bit 31 is set.
+ * its bytes; narrower writes are dropped, but for a byte at 0xcf9, the host's reset control.
+ * 0xcfc..0xcff reach the register the latch selects, the byte offset adding to the register number,
+ * when bit 31 is set.
  */
 static int conf_read(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, uint64_t *value)
 {
@@ -155,6 +156,8 @@ static int conf_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, 
 	if (off < 4) {
 		if (off == 0 && size == 4)
 			__atomic_store_n(&h->conf_addr, (uint32_t)value, __ATOMIC_RELAXED);
+		else if (off == 1 && size == 1 && h->cfg.ops && h->cfg.ops->reset_control)
+			h->cfg.ops->reset_control(h->cfg.opaque, (uint8_t)value);
 		return 0;
 	}
 	uint32_t latch = __atomic_load_n(&h->conf_addr, __ATOMIC_RELAXED);

@@ -34,6 +34,8 @@ struct pt {
 	size_t nmsi;
 	struct intx_msg intx[64];
 	size_t nintx;
+	uint8_t reset_control[8]; /* bytes written at 0xcf9 */
+	size_t nreset;
 };
 
 static inline void pt_record(void *arg, const struct bm_pci_map_event *ev)
@@ -60,7 +62,16 @@ static inline void pt_intx(void *opaque, bm_pci_func *src, unsigned slot, unsign
 	t->nintx++;
 }
 
-static const struct bm_pci_host_ops pt_host_ops = {.msi = pt_msi, .intx = pt_intx};
+static inline void pt_reset_control(void *opaque, uint8_t value)
+{
+	struct pt *t = opaque;
+	if (t->nreset < 8)
+		t->reset_control[t->nreset] = value;
+	t->nreset++;
+}
+
+static const struct bm_pci_host_ops pt_host_ops = {
+    .msi = pt_msi, .intx = pt_intx, .reset_control = pt_reset_control};
 
 /* An x86-style host (port space, CF8/CFC, ECAM) unless cfg says otherwise; cfg's mem, io,
  * ops and opaque are filled in. */

@@ -116,6 +116,13 @@ static void test_cf8_address_register(void **state)
 	/* 8-byte port accesses do not exist. */
 	uint64_t v;
 	assert_int_equal(bm_read(t->vcpu, t->io, 0xcf8, 8, &v), -EOPNOTSUPP);
+	/* Only a byte at 0xcf9 reaches the reset control hook; the latch keeps its value. */
+	assert_int_equal(t->nreset, 0);
+	assert_int_equal(bm_write(t->vcpu, t->io, 0xcf8, 4, a), 0);
+	assert_int_equal(bm_write(t->vcpu, t->io, 0xcf9, 1, 0x06), 0);
+	assert_int_equal(t->nreset, 1);
+	assert_int_equal(t->reset_control[0], 0x06);
+	assert_int_equal(mem_rd(t, t->io, 0xcf8, 4), a);
 	pt_free(t);
 }
 
