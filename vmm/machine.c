@@ -78,9 +78,17 @@ static void host_intx(void *opaque, bm_pci_func *src, unsigned slot, unsigned pi
 		vm->intx_route(vm->intx_arg, src, slot, pin, level);
 }
 
+/* PIIX3's reset control register: bit 2 asks for a reset, which ends the run. */
+static void host_reset_control(void *opaque, uint8_t value)
+{
+	if (value & 0x04)
+		vm_request_stop(opaque, VM_STATUS_OK, "guest requested a reset through port 0xcf9");
+}
+
 static const struct bm_pci_host_ops host_ops = {
     .msi = host_msi,
     .intx = host_intx,
+    .reset_control = host_reset_control,
 };
 
 static int make_pci(struct vm *vm)

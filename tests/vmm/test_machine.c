@@ -281,6 +281,20 @@ static void test_port61_and_92(void **state)
 	assert_non_null(strstr(e->vm->stop_reason, "reset"));
 }
 
+/* PIIX3's reset control at 0xcf9 shares its port with the CF8 latch, which stays intact. */
+static void test_reset_control(void **state)
+{
+	struct env *e = *state;
+	wr(e, e->vm->io, 0xcf8, 4, 0x80000000);
+	wr(e, e->vm->io, 0xcf9, 1, 0x02); /* system reset selected, not started */
+	assert_false(vm_stopping(e->vm));
+	assert_int_equal(cfg_read(e, 0, 0, 4), 0x12378086);
+	wr(e, e->vm->io, 0xcf9, 1, 0x06);
+	assert_true(vm_stopping(e->vm));
+	assert_int_equal(e->vm->stop_status, VM_STATUS_OK);
+	assert_non_null(strstr(e->vm->stop_reason, "0xcf9"));
+}
+
 /* The first stop request wins; later ones change nothing. */
 static void test_first_stop_wins(void **state)
 {
@@ -327,17 +341,12 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_chipset_ids),
-	    T(test_bios_at_reset_vector_and_below_1m),
-	    T(test_pam_shadowing),
-	    T(test_pam_every_value),
-	    T(test_smram_window),
-	    T(test_pirq_routing),
-	    T(test_shared_pirq),
-	    T(test_port61_and_92),
-	    T(test_first_stop_wins),
-	    T(test_guest_ptr_bounds),
-	    cmocka_unit_test(test_ram_above_4g),
+	    T(test_chipset_ids),      T(test_bios_at_reset_vector_and_below_1m),
+	    T(test_pam_shadowing),    T(test_pam_every_value),
+	    T(test_smram_window),     T(test_pirq_routing),
+	    T(test_shared_pirq),      T(test_port61_and_92),
+	    T(test_reset_control),    T(test_first_stop_wins),
+	    T(test_guest_ptr_bounds), cmocka_unit_test(test_ram_above_4g),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
