@@ -136,7 +136,9 @@ static struct {
 	struct fake_hv *hv;
 	struct vm *vm;
 	bm_vcpu *cpu;
-	uint16_t qsize[NSLOTS][2]; /* what the operations last gave each queue */
+	uint16_t qsize[NSLOTS][2];     /* what the operations last gave each queue */
+	uint16_t next_desc[NSLOTS][2]; /* where op_request builds its next chain */
+	unsigned next_buf;
 	unsigned long op;
 } F;
 
@@ -551,6 +553,17 @@ static void op_ram(void)
 	ram_put(gpa, &v, n);
 }
 
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+#define D_NEXT     1
+#define D_WRITE    2
+#define D_INDIRECT 4
+
 /* A descriptor, in a queue's table or an indirect one. */
 static void op_desc(void)
 {
@@ -558,12 +571,7 @@ static void op_desc(void)
 	uint8_t k = in_u8(&F.in);
 	uint64_t at = k & 1 ? INDIR_BASE + 16ull * (in_u8(&F.in) % (INDIR_SIZE / 16))
 	                    : ring_of(slot, q) + 16ull * in_u8(&F.in);
-	struct {
-		uint64_t addr;
-		uint32_t len;
-		uint16_t flags;
-		uint16_t next;
-	} d;
+	struct desc d;
 	d.addr = rd_gpa();
 	d.len = rd_len();
 	d.flags = k & 2 ? (uint16_t)in_u16(&F.in) : (uint16_t)(in_u8(&F.in) & 7);
@@ -573,11 +581,11 @@ static void op_desc(void)
 	ram_put(at, &d, sizeof(d));
 }
 
-/* A virtio-blk request header in the buffer area. */
-static void op_blk_header(void)
+/* A virtio-blk request header at gpa: a type the device knows or not, and a sector inside
+ * the image, at its end or past it. */
+static uint32_t put_blk_header(uint64_t gpa)
 {
 	static const uint32_t types[] = {0, 1, 4, 8, 11, 13, 0xffffffffu};
-	uint64_t at = DATA_BASE + (in_u16(&F.in) & (DATA_SIZE - 1) & ~15u);
 	uint8_t k = in_u8(&F.in);
 	struct {
 		uint32_t type, ioprio;
@@ -603,8 +611,102 @@ static void op_blk_header(void)
 		h.sector = in_u8(&F.in) % (F.b->capacity + 2);
 		break;
 	}
-	trace("blk header at %#" PRIx64 ": type %u sector %#" PRIx64, at, h.type, h.sector);
-	ram_put(at, &h, sizeof(h));
+	trace("blk header at %#" PRIx64 ": type %u sector %#" PRIx64, gpa, h.type, h.sector);
+	ram_put(gpa, &h, sizeof(h));
+	return h.type;
+}
+
+static void op_blk_header(void)
+{
+	put_blk_header(DATA_BASE + (in_u16(&F.in) & (DATA_SIZE - 1) & ~15u));
+}
+
+/* Adds head to the available ring of (slot, q) and moves its index on. */
+static void publish(unsigned slot, unsigned q, uint16_t head)
+{
+	uint64_t base = ring_of(slot, q) + RING_AVAIL;
+	uint16_t size = F.qsize[slot][q] ? F.qsize[slot][q] : 256;
+	uint16_t idx = ram_get16(base + 2);
+	ram_put(base + 4 + 2ull * (idx & (size - 1)), &head, 2);
+	idx++;
+	ram_put(base + 2, &idx, 2);
+}
+
+/*
+ * A whole request as a driver builds it: virtio-blk's header, data buffers and status
+ * byte, or virtio-net's frame buffers, as a chain in the queue's table or in an indirect
+ * one, published and (often) notified. The fuzzer then only has to bend its fields.
+ */
+static void op_request(void)
+{
+	unsigned slot = rd_virtio(), q = slot == SLOT_BLK ? 0 : in_u8(&F.in) & 1;
+	uint8_t k = in_u8(&F.in);
+	uint16_t size = F.qsize[slot][q] ? F.qsize[slot][q] : 256;
+	uint16_t head = F.next_desc[slot][q] % size;
+	uint64_t buf = DATA_BASE + 0x2000ull * (F.next_buf++ % 8);
+	struct desc d[6];
+	unsigned n = 0;
+	bool device_writes = slot == SLOT_NET && q == 0;
+	if (slot == SLOT_BLK) {
+		device_writes = put_blk_header(buf) != 1; /* all but writes take data in */
+		d[n++] = (struct desc){buf, 16, 0, 0};
+	}
+	unsigned nseg = in_u8(&F.in) % 4;
+	for (unsigned i = 0; i < nseg; i++) {
+		uint8_t l = in_u8(&F.in);
+		uint32_t len = l & 0x80 ? rd_len() : (slot == SLOT_BLK ? 512u : 64u) * (1 + l % 4);
+		d[n++] =
+		    (struct desc){buf + 0x100 + 0x800ull * i, len, device_writes ? D_WRITE : 0, 0};
+	}
+	if (slot == SLOT_BLK)
+		d[n++] = (struct desc){buf + 0x1f00, 1, D_WRITE, 0};
+	if (k & 0x40 && n) /* one field bent */
+		switch (in_u8(&F.in) % 4) {
+		case 0:
+			d[in_u8(&F.in) % n].flags ^= D_WRITE;
+			break;
+		case 1:
+			d[in_u8(&F.in) % n].len = rd_len();
+			break;
+		case 2:
+			d[in_u8(&F.in) % n].addr = rd_gpa();
+			break;
+		default:
+			d[in_u8(&F.in) % n].flags |= D_NEXT; /* runs on past the end */
+			break;
+		}
+	bool indirect = k & 1;
+	uint64_t table = indirect ? INDIR_BASE + 0x100ull * (in_u8(&F.in) % 16) : ring_of(slot, q);
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t at = indirect ? (uint16_t)i : (uint16_t)((head + i) % size);
+		if (i + 1 < n) {
+			d[i].flags |= D_NEXT;
+			d[i].next =
+			    indirect ? (uint16_t)(i + 1) : (uint16_t)((head + i + 1) % size);
+		}
+		ram_put(table + 16ull * at, &d[i], sizeof(d[i]));
+	}
+	if (indirect) {
+		struct desc ind = {table, 16u * (n ? n : 1), D_INDIRECT, 0};
+		ram_put(ring_of(slot, q) + 16ull * head, &ind, sizeof(ind));
+		F.next_desc[slot][q] = (uint16_t)(head + 1);
+	} else {
+		F.next_desc[slot][q] = (uint16_t)(head + n);
+	}
+	publish(slot, q, head);
+	trace("request %02x q%u: %u descriptors%s from %u", slot, q, n,
+	      indirect ? " (indirect)" : "", head);
+	switch ((k >> 1) % 4) {
+	case 0:
+		wr(F.vm->io, need_bar(slot, 0) + L_QUEUE_NOTIFY, 2, q);
+		break;
+	case 1:
+		wr(F.vm->mem, need_bar(slot, 4) + M_NOTIFY + 4ull * q, 2, q);
+		break;
+	default:
+		break; /* a later doorbell, or none */
+	}
+	trace("  used index of %02x q%u: %u", slot, q, ram_get16(ring_of(slot, q) + RING_USED + 2));
 }
 
 /* Publishes heads in a queue's available ring, as a driver does, or sets the index. */
@@ -1137,6 +1239,8 @@ static void board_reset(void)
 	if (ftruncate(b->image_fd, 0) || ftruncate(b->image_fd, (off_t)b->image_size))
 		fail("cannot clear the image: %s", strerror(errno));
 	memset(F.qsize, 0, sizeof(F.qsize));
+	memset(F.next_desc, 0, sizeof(F.next_desc));
+	F.next_buf = 0;
 
 	static uint8_t *now;
 	static size_t cap;
@@ -1231,14 +1335,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_ram();
 			break;
 		case 7:
-		case 8:
 			op_desc();
+			break;
+		case 8:
+		case 11:
+			op_request();
 			break;
 		case 9:
 			op_blk_header();
 			break;
 		case 10:
-		case 11:
 			op_avail();
 			break;
 		case 12:
