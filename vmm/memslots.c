@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define PAGE 4096u
+#define PAGE       4096u
+#define MAX_SPLITS 8
 
 struct backing {
 	bm_region *region;
@@ -27,6 +29,9 @@ struct memslots {
 	unsigned max_ids, next_id;
 	unsigned *free_ids;
 	size_t nfree, capfree;
+	/* Addresses no slot crosses, ascending (memslots_split_at). */
+	uint64_t splits[MAX_SPLITS];
+	unsigned nsplits;
 };
 
 static int grow(void *v, size_t *cap, size_t need, size_t elem)
@@ -79,6 +84,26 @@ static bool slot_for(struct memslots *ms, const struct bm_flat_range *fr, struct
 	return true;
 }
 
+/* The slots a flat range calls for: one per piece between split points. */
+static unsigned slots_for(struct memslots *ms, const struct bm_flat_range *fr,
+                          struct memslot out[MAX_SPLITS + 1])
+{
+	struct bm_flat_range cur = *fr;
+	unsigned n = 0;
+	for (unsigned i = 0; i < ms->nsplits; i++) {
+		uint64_t at = ms->splits[i];
+		if (at <= cur.start || at > cur.last)
+			continue;
+		struct bm_flat_range piece = cur;
+		piece.last = at - 1;
+		n += slot_for(ms, &piece, &out[n]);
+		cur.offset += at - cur.start;
+		cur.start = at;
+	}
+	n += slot_for(ms, &cur, &out[n]);
+	return n;
+}
+
 static bool same_slot(const struct memslot *a, const struct memslot *b)
 {
 	return a->gpa == b->gpa && a->size == b->size && a->hva == b->hva &&
@@ -96,10 +121,11 @@ static struct memslot *installed(struct memslots *ms, const struct memslot *want
 static bool called_for(struct memslots *ms, const struct bm_flat_range *v, size_t n,
                        const struct memslot *want)
 {
-	struct memslot s;
+	struct memslot s[MAX_SPLITS + 1];
 	for (size_t i = 0; i < n; i++)
-		if (slot_for(ms, &v[i], &s) && same_slot(&s, want))
-			return true;
+		for (unsigned k = 0, ns = slots_for(ms, &v[i], s); k < ns; k++)
+			if (same_slot(&s[k], want))
+				return true;
 	return false;
 }
 
@@ -162,18 +188,20 @@ static void on_change(void *arg, bm_space *space, const struct bm_flat_range *re
 {
 	(void)space;
 	struct memslots *ms = arg;
-	struct memslot want, *s;
+	struct memslot want[MAX_SPLITS + 1], *s;
 	int err;
 	for (size_t i = 0; i < nremoved; i++) {
-		if (!slot_for(ms, &removed[i], &want) || called_for(ms, added, nadded, &want))
-			continue;
-		if ((s = installed(ms, &want)) && (err = uninstall(ms, s)))
-			failed(ms, "delete the", s, err);
+		for (unsigned k = 0, n = slots_for(ms, &removed[i], want); k < n; k++) {
+			if (called_for(ms, added, nadded, &want[k]))
+				continue;
+			if ((s = installed(ms, &want[k])) && (err = uninstall(ms, s)))
+				failed(ms, "delete the", s, err);
+		}
 	}
 	for (size_t i = 0; i < nadded; i++)
-		if (slot_for(ms, &added[i], &want) && !installed(ms, &want) &&
-		    (err = install(ms, &want)))
-			failed(ms, "add a", &want, err);
+		for (unsigned k = 0, n = slots_for(ms, &added[i], want); k < n; k++)
+			if (!installed(ms, &want[k]) && (err = install(ms, &want[k])))
+				failed(ms, "add a", &want[k], err);
 }
 
 int memslots_new(struct vm *vm, struct memslots **out)
@@ -216,13 +244,15 @@ struct walk {
 static int collect(void *arg, const struct bm_flat_range *fr)
 {
 	struct walk *w = arg;
-	struct memslot s;
-	if ((w->only && fr->region != w->only) || !slot_for(w->ms, fr, &s))
+	struct memslot s[MAX_SPLITS + 1];
+	if (w->only && fr->region != w->only)
 		return 0;
-	w->err = grow(&w->v, &w->cap, w->n + 1, sizeof(*w->v));
+	unsigned n = slots_for(w->ms, fr, s);
+	w->err = grow(&w->v, &w->cap, w->n + n, sizeof(*w->v));
 	if (w->err)
 		return 1;
-	w->v[w->n++] = s;
+	for (unsigned k = 0; k < n; k++)
+		w->v[w->n++] = s[k];
 	return 0;
 }
 
@@ -269,6 +299,51 @@ int memslots_add_backing(struct memslots *ms, bm_region *r, void *hva, bool read
 	if (err && appended && !uerr)
 		ms->nbackings--;
 	free(w.v);
+	bm_commit(ms->vm->sys);
+	return err;
+}
+
+/* Makes the installed slots what the view calls for: removals first, as in on_change. */
+static int resync(struct memslots *ms)
+{
+	struct walk w;
+	int err = expected(ms, NULL, &w);
+	for (size_t i = 0; !err && i < ms->nslots;) {
+		bool want = false;
+		for (size_t j = 0; j < w.n && !want; j++)
+			want = same_slot(&ms->slots[i], &w.v[j]);
+		if (want)
+			i++;
+		else
+			err = uninstall(ms, &ms->slots[i]); /* moves the last slot to i */
+	}
+	for (size_t j = 0; !err && j < w.n; j++)
+		if (!installed(ms, &w.v[j]))
+			err = install(ms, &w.v[j]);
+	free(w.v);
+	return err;
+}
+
+int memslots_split_at(struct memslots *ms, uint64_t gpa)
+{
+	if (!ms || gpa == 0 || gpa % PAGE)
+		return -EINVAL;
+	int err = bm_begin(ms->vm->sys);
+	if (err)
+		return err;
+	unsigned i = ms->nsplits;
+	while (i > 0 && ms->splits[i - 1] > gpa)
+		i--;
+	if (i > 0 && ms->splits[i - 1] == gpa) {
+		err = 0;
+	} else if (ms->nsplits == MAX_SPLITS) {
+		err = -ENOSPC;
+	} else {
+		memmove(&ms->splits[i + 1], &ms->splits[i], (ms->nsplits - i) * sizeof(uint64_t));
+		ms->splits[i] = gpa;
+		ms->nsplits++;
+		err = resync(ms);
+	}
 	bm_commit(ms->vm->sys);
 	return err;
 }

@@ -41,6 +41,17 @@ int memslots_add_backing(struct memslots *ms, bm_region *r, void *hva, bool read
  */
 int memslots_remove_backing(struct memslots *ms, bm_region *r);
 
+/*
+ * Declares that no slot crosses gpa (page aligned): ranges are cut there, and slots
+ * installed already are replaced by cut ones. A slot is replaced whenever its range's
+ * bounds change, and meanwhile other vCPUs' accesses to it exit (data still reaches RAM
+ * through dispatch, but an instruction fetch cannot be emulated from there): the i440FX
+ * splits at 1 MiB so that its PAM registers never replace the slot of the RAM above.
+ * Main thread, before vCPUs run. -EINVAL, -ENOSPC past 8 split points, or the
+ * hypervisor's refusal (-errno).
+ */
+int memslots_split_at(struct memslots *ms, uint64_t gpa);
+
 /* One installed slot, as the hypervisor was told. */
 struct memslot {
 	unsigned id;

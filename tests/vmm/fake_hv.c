@@ -34,8 +34,10 @@ static int set_memslot(void *ctx, unsigned id, uint64_t gpa, uint64_t size, void
 			if (o->used && gpa <= o->gpa + o->size - 1 && o->gpa <= gpa + size - 1)
 				err = -EEXIST;
 		}
-		if (!err)
+		if (!err) {
 			*s = (struct fake_slot){true, gpa, size, hva, readonly};
+			hv->slot_creations[id]++;
+		}
 	}
 	if (err)
 		hv->refusals++;

@@ -33,6 +33,7 @@ struct fake_ioev {
 struct fake_hv {
 	pthread_mutex_t lock;
 	struct fake_slot slots[FAKE_HV_SLOTS];
+	unsigned slot_creations[FAKE_HV_SLOTS]; /* how often each id was given a new slot */
 	struct fake_ioev ioev[FAKE_HV_IOEV];
 	bool irq[24];
 	unsigned irq_raises[24]; /* low -> high transitions */

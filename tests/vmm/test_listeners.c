@@ -139,6 +139,37 @@ static void test_ram_is_one_slot(void **state)
 	consistent(e);
 }
 
+/* A split point cuts the slots already installed and every later one. */
+static void test_split_points(void **state)
+{
+	struct env *e = *state;
+	struct memslot v[FAKE_HV_SLOTS];
+	assert_int_equal(memslots_split_at(e->vm->slots, 0x100000), 0);
+	assert_int_equal(slots(e, v), 2);
+	assert_slot(&v[0], 0, 0x100000, e->vm->ram, false);
+	assert_slot(&v[1], 0x100000, RAM_SIZE - 0x100000, e->vm->ram + 0x100000, false);
+	consistent(e);
+	assert_int_equal(memslots_split_at(e->vm->slots, 0x100000), 0); /* once is enough */
+	assert_int_equal(memslots_split_at(e->vm->slots, 0x80000), 0);
+	assert_int_equal(slots(e, v), 3);
+	consistent(e);
+	/* A hole across a split point leaves the pieces on either side mapped. */
+	bm_region *hole = add_io(e, e->vm->mem, "hole", 0x2000, 0xff000, 1);
+	assert_int_equal(slots(e, v), 3);
+	assert_slot(&v[1], 0x80000, 0xff000 - 0x80000, e->vm->ram + 0x80000, false);
+	assert_slot(&v[2], 0x101000, RAM_SIZE - 0x101000, e->vm->ram + 0x101000, false);
+	consistent(e);
+	assert_int_equal(bm_region_del(hole), 0);
+	consistent(e);
+	assert_int_equal(memslots_split_at(e->vm->slots, 0x1001), -EINVAL);
+	assert_int_equal(memslots_split_at(e->vm->slots, 0), -EINVAL);
+	for (unsigned i = 2; i < 8; i++)
+		assert_int_equal(memslots_split_at(e->vm->slots, (uint64_t)i << 20), 0);
+	assert_int_equal(memslots_split_at(e->vm->slots, 9u << 20), -ENOSPC);
+	assert_int_equal(slots(e, v), 9);
+	consistent(e);
+}
+
 static void test_ram_above_4g(void **state)
 {
 	(void)state;
@@ -794,6 +825,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_ram_is_one_slot),
 	    cmocka_unit_test(test_ram_above_4g),
+	    T(test_split_points),
 	    T(test_io_holes_split_ram),
 	    T(test_ram_over_ram),
 	    T(test_readonly_backing),

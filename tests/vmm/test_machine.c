@@ -138,6 +138,11 @@ static void test_pam_shadowing(void **state)
 {
 	struct env *e = *state;
 	uint64_t top = 0x100000000ull - BIOS_SIZE;
+	/* The RAM above 1 MiB keeps its slot through every PAM change below. */
+	const struct fake_slot *high = slot_at(e, 0x100000);
+	assert_int_equal(high->gpa, 0x100000);
+	unsigned high_id = (unsigned)(high - e->hv.slots);
+	unsigned high_creations = e->hv.slot_creations[high_id];
 	/* PAM0's high nibble is 0xf0000; PAM6 (0x5f) the 16 KiB pieces at 0xe8000/0xec000. */
 	cfg_write(e, 0, 0x59, 1, 0x30);
 	cfg_write(e, 0, 0x5f, 1, 0x33);
@@ -163,6 +168,8 @@ static void test_pam_shadowing(void **state)
 	cfg_write(e, 0, 0x5f, 1, 0x00);
 	assert_int_equal(rd(e, e->vm->mem, 0xe8000, 1), e->bios[0x8000]);
 	assert_slots_match(e);
+	assert_ptr_equal(slot_at(e, 0x100000), high);
+	assert_int_equal(e->hv.slot_creations[high_id], high_creations);
 }
 
 /* Every PAM attribute value, in every register, with garbage in the reserved bits. */

@@ -10,6 +10,7 @@
  * we. Everything is a region change: no copy of the BIOS is ever made into RAM by us.
  */
 #include "devices.h"
+#include "memslots.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -186,7 +187,11 @@ int i440fx_new(struct vm *vm, const void *bios, uint64_t bios_size, struct i440f
 		free(d);
 		return err;
 	}
-	err = make_bios(d, bios, bios_size);
+	/* What the PAM registers switch stays out of the slot of the RAM above 1 MiB, which
+	 * vCPUs must be able to keep running from while one of them changes PAM. */
+	err = vm->slots ? memslots_split_at(vm->slots, 0x100000) : 0;
+	if (!err)
+		err = make_bios(d, bios, bios_size);
 	if (!err)
 		err = make_pam(d);
 	if (!err)
