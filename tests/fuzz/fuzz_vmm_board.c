@@ -850,6 +850,34 @@ static void op_notify(void)
 		      ram_get16(ring_of(slot, q) + RING_USED + 2));
 }
 
+/* The VIRTIO_PCI_CAP_PCI_CFG window used as a driver without BAR access uses it: pointed
+ * at one of BAR4's structures (or anywhere), then data read or written through it. */
+static void op_window(void)
+{
+	static const uint32_t pages[] = {0x0000, 0x1000, 0x2000, M_NOTIFY};
+	static const uint8_t lens[] = {1, 2, 4, 3};
+	unsigned slot = rd_virtio();
+	uint8_t k = in_u8(&F.in);
+	unsigned cap = cap_of(slot, CAP_VNDR, 4);
+	uint8_t bar = k & 0x80 ? in_u8(&F.in) : 4;
+	uint32_t off = k & 0x40 ? (uint32_t)in_bytes(&F.in, 4) : pages[k & 3] + in_u8(&F.in) % 0x40;
+	uint32_t len = lens[(k >> 2) & 3];
+	bool write = k & 0x10;
+	unsigned size = rd_size(4);
+	uint32_t v = write ? rd_value() : 0;
+	trace("window %02x bar %u offset %#x length %u: %s %#x size %u", slot, bar, off, len,
+	      write ? "write" : "read", v, size);
+	if (!cap)
+		return;
+	cfg_write(slot, cap + 4, 1, bar);
+	cfg_write(slot, cap + 8, 4, off);
+	cfg_write(slot, cap + 12, 4, len);
+	if (write)
+		cfg_write(slot, cap + 16, size, v);
+	else
+		cfg_read(slot, cap + 16, size);
+}
+
 /* Writes to an ioeventfd as KVM does when the guest hits it; the device's thread serves it.
  * Waits until the thread has taken the count, so that what follows sees most of its work. */
 static void op_kick(void)
@@ -1314,7 +1342,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	select_board(F.boards[key]);
 	check();
 	for (F.op = 1; !in_empty(&F.in) && F.op <= MAX_OPS; F.op++) {
-		switch (in_u8(&F.in) % 20) {
+		switch (in_u8(&F.in) % 21) {
 		case 0:
 		case 1:
 			op_cfg();
@@ -1365,6 +1393,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 18:
 			op_status();
+			break;
+		case 20:
+			op_window();
 			break;
 		default:
 			if (in_u8(&F.in) & 1)
