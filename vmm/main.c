@@ -8,6 +8,7 @@
 #include "cmdline.h"
 #include "ioeventfd.h"
 #include "kvm.h"
+#include "maptrace.h"
 #include "memslots.h"
 #include "run.h"
 
@@ -115,6 +116,8 @@ static int run_machine(struct vmm_options *o, struct outputs *out)
 	int status = VM_STATUS_ERROR;
 	if (board_build(vm, o, out->serial_fd, out->debugcon_fds) == 0 && !vm_stopping(vm)) {
 		status = vm_run(vm, &kvm);
+		if (o->trace_map)
+			maptrace_stop(vm);
 		vm_log(vm, "%s (status %d)", vm->stop_reason, status);
 		if (o->check_memslots)
 			status = check(vm, status);

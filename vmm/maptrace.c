@@ -40,3 +40,10 @@ int maptrace_start(struct vm *vm, FILE *out)
 		err = bm_space_set_conflict_ops(vm->io, &conflict_ops, out);
 	return err;
 }
+
+void maptrace_stop(struct vm *vm)
+{
+	bm_pci_host_set_map_observer(vm->pci, NULL, NULL);
+	bm_space_set_conflict_ops(vm->mem, NULL, NULL);
+	bm_space_set_conflict_ops(vm->io, NULL, NULL);
+}

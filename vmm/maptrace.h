@@ -11,5 +11,7 @@
 
 /* Starts tracing vm's PCI host and both spaces to out. */
 int maptrace_start(struct vm *vm, FILE *out);
+/* Stops it, so that the machine's teardown is not traced as if the guest had done it. */
+void maptrace_stop(struct vm *vm);
 
 #endif
