@@ -121,6 +121,7 @@ struct board {
 		size_t n, cap;
 	} view[2]; /* memory, I/O */
 	uint8_t cmos[CMOS_SIZE];
+	uint8_t uart[7]; /* registers 1-7 as read on the new board */
 };
 
 static struct {
@@ -1143,6 +1144,8 @@ static struct board *board_new(unsigned key)
 		if (cmos_restored(i))
 			b->cmos[i] = cmos_read(i);
 	wr(b->vm->io, 0x70, 1, 0);
+	for (unsigned i = 0; i < 7; i++)
+		b->uart[i] = (uint8_t)rd(b->vm->io, 0x3f9 + i, 1);
 	trace("board %u: %s%s%s, image of %#" PRIx64 " bytes", key, key & 1 ? "bhyve layout, " : "",
 	      key & 2 ? "read-only image, " : "", key & 4 ? "3 GiB" : "16 MiB", b->image_size);
 	return b;
@@ -1287,6 +1290,12 @@ static void board_reset(void)
 		if (len != b->pci_state_len || now[i] != b->pci_state[i])
 			fail("after the reset, byte %zu of the PCI state is %#x, it was %#x", i,
 			     i < len ? now[i] : 0, i < b->pci_state_len ? b->pci_state[i] : 0);
+	for (unsigned i = 0; i < 7; i++) {
+		uint8_t v = (uint8_t)rd(F.vm->io, 0x3f9 + i, 1);
+		if (v != b->uart[i])
+			fail("after the reset, UART register %u reads %#x, it read %#x", i + 1, v,
+			     b->uart[i]);
+	}
 	same_view(0, F.vm->mem, "memory");
 	same_view(1, F.vm->io, "I/O");
 	check();
