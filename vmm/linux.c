@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -139,14 +140,16 @@ static uint64_t runtime_end(const struct plan *p, uint16_t version)
 	uint64_t pref = get(p->head + HDR_PREF_ADDRESS, 8);
 	uint64_t align = get(p->head + HDR_KERNEL_ALIGN, 4);
 	uint64_t init = get(p->head + HDR_INIT_SIZE, 4);
+	/* Beyond 4 GiB nothing fits anyway; stopping there keeps the sums from wrapping. */
+	if (pref > (1ull << 32) || init > (1ull << 32))
+		return UINT64_MAX;
 	uint64_t start = pref;
 	if (p->head[HDR_RELOCATABLE]) {
 		start = pref > LINUX_KERNEL ? pref : LINUX_KERNEL;
 		if (align && !(align & (align - 1)))
 			start = (start + align - 1) & ~(align - 1);
 	}
-	/* Beyond 4 GiB nothing fits anyway; stopping there keeps the sums from wrapping. */
-	if (start > (1ull << 32) || start + init > (1ull << 32))
+	if (start + init > (1ull << 32))
 		return UINT64_MAX;
 	return start + init > end ? start + init : end;
 }
@@ -319,11 +322,39 @@ static int load_file(struct vm *vm, int fd, const char *what, const char *path, 
 	return 0;
 }
 
+/*
+ * Sets CPUID's hypervisor bit (leaf 1, ECX bit 31), the only way Linux looks for KVM's
+ * leaves and its paravirtual clock. Without that clock and with no ACPI, Linux must
+ * calibrate the TSC against the PIT, which fails where port exits are slow (nested KVM),
+ * and the boot then stalls.
+ */
+static int mark_hypervisor(int vcpu_fd)
+{
+	unsigned n = 256;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+	if (!c)
+		return -ENOMEM;
+	c->nent = n;
+	int e = 0;
+	if (ioctl(vcpu_fd, KVM_GET_CPUID2, c) < 0)
+		e = -errno;
+	for (unsigned i = 0; !e && i < c->nent && i < n; i++)
+		if (c->entries[i].function == 1)
+			c->entries[i].ecx |= 1u << 31;
+	if (!e && ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0)
+		e = -errno;
+	free(c);
+	return e;
+}
+
 static int boot_cpu(void *arg, int vcpu_fd)
 {
 	(void)arg;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
+	int e = mark_hypervisor(vcpu_fd);
+	if (e)
+		return e;
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	linux_boot_regs(&regs, &sregs);
