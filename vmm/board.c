@@ -5,6 +5,7 @@
  */
 #include "board.h"
 #include "devices.h"
+#include "linux.h"
 #include "maptrace.h"
 
 #include <busmap/pci_alloc.h>
@@ -107,6 +108,8 @@ int board_build(struct vm *vm, const struct vmm_options *o, int serial_fd, const
 		if (err)
 			return err;
 	}
+	if (o->kernel && (err = linux_load(vm, o->kernel, o->initrd, o->append)))
+		return err;
 	if (o->trace_map && (err = maptrace_start(vm, stderr)))
 		return err;
 	if (o->layout == LAYOUT_BHYVE)
