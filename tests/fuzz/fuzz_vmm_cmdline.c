@@ -37,6 +37,8 @@ static void check(const struct vmm_options *o, int argc, char **argv)
 		fail("no BIOS path, or too many devices", argc, argv);
 	if (o->serial == SERIAL_FILE && (!o->serial_path || !*o->serial_path))
 		fail("serial file without a path", argc, argv);
+	if (!o->kernel && (o->initrd || (o->append && *o->append)))
+		fail("-initrd or -append without -kernel", argc, argv);
 	uint32_t used = 0;
 	for (unsigned i = 0; i < o->ndevices; i++) {
 		const struct vmm_device_opt *d = &o->devices[i];

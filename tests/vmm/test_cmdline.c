@@ -239,9 +239,9 @@ static void test_bad_arguments(void **state)
 	long_name[sizeof(long_name) - 1] = 0;
 	refused_with(PARSE(long_name), "unknown option --xxxx", NULL);
 
-	static const char *const need_value[] = {"-m",       "-smp",     "-bios", "-device",
-	                                         "-serial",  "-machine", "-M",    "-accel",
-	                                         "-display", "-cpu"};
+	static const char *const need_value[] = {
+	    "-m",     "-smp",     "-bios", "-device", "-serial", "-machine", "-M",
+	    "-accel", "-display", "-cpu",  "-kernel", "-initrd", "-append"};
 	for (size_t i = 0; i < sizeof(need_value) / sizeof(need_value[0]); i++) {
 		refused_with(PARSE(need_value[i]), need_value[i], "needs a value");
 		/* The option before the missing value is kept: -m 64 -m is still refused. */
@@ -250,6 +250,23 @@ static void test_bad_arguments(void **state)
 	refused_with(PARSE("disk.img"), "unexpected argument 'disk.img'", NULL);
 	refused_with(PARSE("-m", "64", "disk.img"), "'disk.img'", NULL);
 	refused_with(PARSE(""), "unexpected argument ''", NULL);
+}
+
+/* QEMU's rules for booting a kernel directly: its ramdisk and command line need it. */
+static void test_kernel_options(void **state)
+{
+	(void)state;
+	assert_int_equal(
+	    PARSE("-kernel", "bzImage", "-initrd", "initrd.img", "-append", "console=ttyS0 quiet"),
+	    0);
+	assert_string_equal(opts.kernel, "bzImage");
+	assert_string_equal(opts.initrd, "initrd.img");
+	assert_string_equal(opts.append, "console=ttyS0 quiet");
+	assert_int_equal(PARSE("-append", ""), 0);
+	assert_null(opts.kernel);
+	refused_with(PARSE("-initrd", "initrd.img"), "-initrd", "-kernel");
+	refused_with(PARSE("-append", "console=ttyS0"), "-append", "-kernel");
+	refused_with(PARSE("-kernel"), "-kernel", "needs a value");
 }
 
 /* A short error buffer gets a cut, terminated message. */
@@ -633,6 +650,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_flags, cleanup),
 	    cmocka_unit_test_teardown(test_qemu_options, cleanup),
 	    cmocka_unit_test_teardown(test_bad_arguments, cleanup),
+	    cmocka_unit_test_teardown(test_kernel_options, cleanup),
 	    cmocka_unit_test_teardown(test_short_error_buffer, cleanup),
 	    cmocka_unit_test_teardown(test_device_defaults, cleanup),
 	    cmocka_unit_test_teardown(test_device_properties, cleanup),
