@@ -243,8 +243,13 @@ static int set_cpuid(struct kvm *k, int fd, unsigned id)
 	memcpy(c, k->cpuid, len);
 	for (unsigned i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
-		if (e->function == 1)
+		if (e->function == 1) {
 			e->ebx = (e->ebx & 0x00ffffffu) | (id << 24);
+			/* "Running on a hypervisor", as QEMU says: Linux then looks for KVM's clock
+			 * instead of calibrating the TSC against the PIT, which is unreliable
+			 * when every port access is an exit. */
+			e->ecx |= 1u << 31;
+		}
 		else if (e->function == 0xb || e->function == 0x1f)
 			e->edx = id;
 	}

@@ -322,39 +322,11 @@ static int load_file(struct vm *vm, int fd, const char *what, const char *path, 
 	return 0;
 }
 
-/*
- * Sets CPUID's hypervisor bit (leaf 1, ECX bit 31), the only way Linux looks for KVM's
- * leaves and its paravirtual clock. Without that clock and with no ACPI, Linux must
- * calibrate the TSC against the PIT, which fails where port exits are slow (nested KVM),
- * and the boot then stalls.
- */
-static int mark_hypervisor(int vcpu_fd)
-{
-	unsigned n = 256;
-	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-	if (!c)
-		return -ENOMEM;
-	c->nent = n;
-	int e = 0;
-	if (ioctl(vcpu_fd, KVM_GET_CPUID2, c) < 0)
-		e = -errno;
-	for (unsigned i = 0; !e && i < c->nent && i < n; i++)
-		if (c->entries[i].function == 1)
-			c->entries[i].ecx |= 1u << 31;
-	if (!e && ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0)
-		e = -errno;
-	free(c);
-	return e;
-}
-
 static int boot_cpu(void *arg, int vcpu_fd)
 {
 	(void)arg;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
-	int e = mark_hypervisor(vcpu_fd);
-	if (e)
-		return e;
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	linux_boot_regs(&regs, &sregs);
