@@ -49,7 +49,7 @@ static int parse_mem(const char *s, struct vmm_options *o, char *err, size_t n)
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
+	if (errno || end == s || !isdigit((unsigned char)*s))
 		return bad(err, n, "-m: '%s' is not a memory size", s);
 	unsigned shift = 20;
 	switch (*end ? toupper((unsigned char)*end++) : 'M') {
@@ -106,6 +106,8 @@ static int parse_mac(const char *s, uint8_t mac[6])
 static int parse_slot(const char *s, int *slot)
 {
 	char buf[16];
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
 	snprintf(buf, sizeof(buf), "%s", s);
 	char *dot = strchr(buf, '.');
 	if (dot) {
@@ -452,8 +454,11 @@ static int read_bios(struct vmm_options *o, char *err, size_t n)
 			close(fd);
 		return bad(err, n, "cannot read BIOS '%s': %s", o->bios_path, strerror(e));
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size % 65536 ||
-	    st.st_size > MAX_BIOS_SIZE) {
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return bad(err, n, "BIOS '%s' is not a regular file", o->bios_path);
+	}
+	if (st.st_size <= 0 || st.st_size % 65536 || st.st_size > MAX_BIOS_SIZE) {
 		close(fd);
 		return bad(err, n,
 		           "BIOS '%s' is %lld bytes: a ROM image must be a non-zero "

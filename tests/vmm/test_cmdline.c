@@ -117,6 +117,8 @@ static void test_memory_sizes(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		refused_with(PARSE("-m", bad[i]), "-m", NULL);
 	refused_with(PARSE("-m", "1X"), "-m", "not a memory size");
+	refused_with(PARSE("-m", " 64"), "-m", "not a memory size");
+	refused_with(PARSE("-m", "+64"), "-m", "not a memory size");
 	refused_with(PARSE("-m", "1.5G"), "1.5G", "not a memory size");
 	/* Too big, too small or not whole pages: the range is in the message. */
 	refused_with(PARSE("-m", "257G"), "out of range", NULL);
@@ -394,8 +396,18 @@ static void test_pci_addresses(void **state)
 		assert_int_equal(PARSE("-device", arg), 0);
 		assert_int_equal(opts.devices[0].slot, good[i].slot);
 	}
-	static const char *const not_slots[] = {"3.1", "3.",    "20", "0x20", "x",
-	                                        "",    "3.0.0", "-3", "3:0",  "0000:00:03.0"};
+	static const char *const not_slots[] = {"3.1",
+	                                        "3.",
+	                                        "20",
+	                                        "0x20",
+	                                        "x",
+	                                        "",
+	                                        "3.0.0",
+	                                        "-3",
+	                                        "3:0",
+	                                        "0000:00:03.0",
+	                                        "0000000000000031",
+	                                        "0x0000000000001f.0"};
 	for (size_t i = 0; i < sizeof(not_slots) / sizeof(not_slots[0]); i++) {
 		snprintf(arg, sizeof(arg), "virtio-net,addr=%s", not_slots[i]);
 		refused_with(PARSE("-device", arg), "not a slot", "function 0");
@@ -571,7 +583,7 @@ static void test_bios_files(void **state)
 	refused_with(load(huge, NULL), huge, "at most 16 MiB");
 
 	/* A directory is no ROM image. */
-	refused_with(load(dir, NULL), dir, "ROM image");
+	refused_with(load(dir, NULL), dir, "not a regular file");
 	assert_null(opts.bios);
 }
 
