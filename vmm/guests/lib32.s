@@ -211,20 +211,58 @@ exc_\n:
 	.endr
 
 exc_common:
+	pushal				# eax at 28(%esp) .. edi at 0(%esp); vector at 32
 	cld
 	call uart_init
 	PRINT "FAIL: exception "
-	movl (%esp), %eax
+	movl 32(%esp), %eax
 	call putdec
 	PRINT " error code "
-	movl 4(%esp), %eax
+	movl 36(%esp), %eax
 	call puthex32
 	PRINT " at eip "
-	movl 8(%esp), %eax
+	movl 40(%esp), %eax
 	call puthex32
+	call putnl
+	PRINT "  eax ecx edx ebx:"
+	movl $28, %ecx
+	call exc_dump
+	PRINT "  esp ebp esi edi:"
+	leal 52(%esp), %eax		# the stack before the exception
+	call putsp
+	call puthex32
+	movl $8, %ecx
+1:	movl (%esp,%ecx), %eax
+	call putsp
+	call puthex32
+	subl $4, %ecx
+	jns 1b
+	call putnl
+	PRINT "  stack:"
+	xorl %ecx, %ecx
+2:	movl 52(%esp,%ecx,4), %eax
+	call putsp
+	call puthex32
+	incl %ecx
+	cmpl $8, %ecx
+	jb 2b
 	call putnl
 	movl $V_EXCEPTION, %eax
 	jmp fail_exit
+
+# exc_dump: the four saved registers at ecx+4(%esp), ecx(%esp), ... downwards.
+exc_dump:
+	pushl %edx
+	movl $4, %edx
+1:	movl 8(%esp,%ecx), %eax		# past our return address and edx
+	call putsp
+	call puthex32
+	subl $4, %ecx
+	decl %edx
+	jnz 1b
+	call putnl
+	popl %edx
+	ret
 
 	.pushsection .rodata
 	.balign 4

@@ -225,8 +225,10 @@ msg_fail16:	.asciz "FAIL: int 13h\n"
 	.balign 8
 gdt:
 	.quad 0
-	.quad 0x00cf9a000000ffff	# 0x08: flat 32-bit code
-	.quad 0x00cf92000000ffff	# 0x10: flat 32-bit data
+	# Accessed bits preset: the CPU would otherwise write them into the GDT on every
+	# segment load, and a write to a GDT in ROM never completes under KVM.
+	.quad 0x00cf9b000000ffff	# 0x08: flat 32-bit code
+	.quad 0x00cf93000000ffff	# 0x10: flat 32-bit data
 gdt_end:
 	.word 0
 gdt_desc:
