@@ -3,18 +3,21 @@
 # and runs there (its own writes may move a BAR over the ROM), then for ITERATIONS rounds
 # of a seeded xorshift generator makes random configuration writes (CF8/CFC and ECAM,
 # every function of bus 0 and garbage on buses 1-2), port writes and reads, and MMIO
-# writes and reads anywhere in 4 GiB. It survives to the end with interrupts off, turns
-# decoding off on every function so its verdict port cannot be shadowed by a BAR, and
-# writes verdict 1. Anything else (an exception: 126) is a failure.
+# writes and reads anywhere in 4 GiB, with interrupts off. After every round its own code
+# and constants must be unchanged (verdict 68 names the access that changed them). At the
+# end it turns decoding off on every function so that no BAR shadows its verdict port,
+# and writes verdict 1. Anything else (an exception: 126) is a failure.
 #
 # Never touched, because a real machine would reset, stop or lose its own memory:
-# [0, 2 MiB) (code, data, stack), 0xfec00000-0xfeefffff (IOAPIC, HPET, LAPIC: a write can
-# INIT the CPU), ports 0x501-0x502 (the verdict), 0x64, 0x92 and 0xcf9 (reset), 0xb2-0xb3
-# (SMI), 0x514-0x51b (fw_cfg DMA writes RAM) and 0x40-0x43 (the PIT: QEMU's has no minimum
-# period, and a count of 1 starves the vCPU under TCG). Functions that can power the machine off
-# or raise SMIs under QEMU (PIIX4 PM 8086:7113, ICH9 LPC 8086:2918) get no configuration
-# access; busmap-vmm has neither. No write sets a command register's bus-master bit: a
-# device's DMA (or MSI) to a random address could land in [0, 2 MiB).
+# [0, 2 MiB) (code, data, stack); 0xfec00000-0xfeefffff (IOAPIC, HPET, LAPIC: a write can
+# INIT the CPU); ports 0x501-0x502 (the verdict), 0x64, 0x92 and 0xcf9 (reset), 0xb2-0xb3
+# (SMI), 0x514-0x51b (fw_cfg DMA writes RAM), 0x7e-0x7f (QEMU's kvmvapic: a write patches
+# guest code), 0x40-0x43 (the PIT: QEMU's has no minimum period, and a count of 1 starves
+# the vCPU under TCG). Functions that can power the machine off or raise SMIs under QEMU
+# (PIIX4 PM 8086:7113, ICH9 LPC 8086:2918) get no configuration access; busmap-vmm has
+# neither. No write sets a command register's bus-master bit: a device's DMA (or MSI) to
+# a random address could land in [0, 2 MiB). COM1 gets single bytes only: QEMU 7.2's
+# 16550 asserts on wider accesses.
 
 	.include "guest.inc"
 
@@ -66,8 +69,10 @@ pm32_rom:
 	.balign 8
 gdt:
 	.quad 0
-	.quad 0x00cf9a000000ffff	# 0x08: flat 32-bit code
-	.quad 0x00cf92000000ffff	# 0x10: flat 32-bit data
+	# Accessed bits preset: the CPU would otherwise write them into the GDT on every
+	# segment load, and a write to a GDT in ROM never completes under KVM.
+	.quad 0x00cf9b000000ffff	# 0x08: flat 32-bit code
+	.quad 0x00cf93000000ffff	# 0x10: flat 32-bit data
 gdt_end:
 	.word 0
 gdt_rom_desc:
@@ -103,11 +108,16 @@ main32:
 	movl $SEED, rng
 
 	call scan_bus0
+	call image_sum
+	movl %eax, image_sum0
 
 	movl $ITERATIONS, iter_left
 2:	cmpl $0, iter_left
 	je 3f
 	call one_op
+	call image_sum
+	cmpl image_sum0, %eax
+	jne corrupted
 	decl iter_left
 	jmp 2b
 
@@ -142,6 +152,45 @@ main32:
 	PRINTLN "hostile: survived"
 	movl $V_PASS, %eax
 	jmp exit_verdict
+
+# image_sum -> eax: the sum of the dwords of the program's code and constants. No access
+# the program makes touches them, so a change means a write went where it was not sent.
+image_sum:
+	pushl %esi
+	movl $_start, %esi
+	xorl %eax, %eax
+1:	addl (%esi), %eax
+	addl $4, %esi
+	cmpl $__image_const_end, %esi
+	jb 1b
+	popl %esi
+	ret
+
+corrupted:
+	call uart_init
+	PRINTLN ""
+	PRINT "hostile: round "
+	movl $ITERATIONS + 1, %eax
+	subl iter_left, %eax
+	call putdec
+	PRINT " changed the program's own code or constants; its access: "
+	movl last_op, %eax
+	movl op_names(,%eax,4), %esi
+	call puts
+	PRINT " at "
+	movl last_target, %eax
+	call puthex32
+	PRINT " register "
+	movl last_reg, %eax
+	call puthex32
+	PRINT " size "
+	movl last_size, %eax
+	call putdec
+	PRINT " value "
+	movl last_value, %eax
+	call puthex32
+	call putnl
+	FAIL 68, "a write reached memory it was not sent to"
 
 # rand: xorshift32 -> eax.
 rand:
@@ -297,6 +346,8 @@ one_op:
 	pushal
 	call rand
 	andl $7, %eax
+	movl %eax, last_op
+	movl $0, last_reg
 	jmp *op_table(,%eax,4)
 
 op_cfg_write_ecam:
@@ -338,7 +389,8 @@ op_cfg_write:
 	cmpl $0x27, %ecx
 	ja 4f
 	movl %eax, last_bar
-4:	cmpl $1, %esi
+4:	call note_cfg
+	cmpl $1, %esi
 	jne 5f
 	call cfg_write8
 	jmp 7f
@@ -363,6 +415,7 @@ op_cfg_read:
 	andl $0xff, %eax
 	movl %eax, %ecx
 	call rand_size
+	call note_cfg
 	cmpl $1, %esi
 	jne 1f
 	call cfg_read8
@@ -459,7 +512,8 @@ op_port_write:
 	jne 1f
 	leal -0xcf8(%edx), %ecx		# the config offset port 0xcf8 + n would write
 	call clear_bme
-1:	cmpl $1, %esi
+1:	call note_port
+	cmpl $1, %esi
 	jne 4f
 	outb %al, %dx
 	jmp 3f
@@ -475,6 +529,7 @@ op_port_read:
 	call pick_port
 	call rand_size
 	call narrow_uart
+	call note_port
 	cmpl $1, %esi
 	jne 1f
 	inb %dx, %al
@@ -547,7 +602,8 @@ op_mmio_write:
 	jae 1f
 	andl $0xfff, %ecx
 	call clear_bme
-1:	cmpl $1, %esi
+1:	call note_mmio
+	cmpl $1, %esi
 	jne 4f
 	movb %al, (%edi)
 	jmp 3f
@@ -563,6 +619,7 @@ op_mmio_read:
 	call rand_size
 	call pick_addr
 	jc op_skip
+	call note_mmio
 	cmpl $1, %esi
 	jne 1f
 	movb (%edi), %al
@@ -589,6 +646,22 @@ clear_bme:
 	addl $2, %ecx
 	btrl %ecx, %eax
 1:	popl %ecx
+	ret
+
+# note_cfg / note_port / note_mmio: remember the access about to be made (ebx = bdf and
+# ecx = register, edx = port, or edi = address; esi = size, eax = value) for the report
+# should it change the program.
+note_cfg:
+	movl %ebx, last_target
+	movl %ecx, last_reg
+	jmp 1f
+note_port:
+	movl %edx, last_target
+	jmp 1f
+note_mmio:
+	movl %edi, last_target
+1:	movl %esi, last_size
+	movl %eax, last_value
 	ret
 
 op_skip:
@@ -628,14 +701,25 @@ quiesce:
 op_table:
 	.long op_cfg_write, op_cfg_write, op_cfg_write_ecam, op_cfg_read
 	.long op_port_write, op_port_read, op_mmio_write, op_mmio_read
+op_names:
+	.long .Lop_cfgw, .Lop_cfgw, .Lop_ecamw, .Lop_cfgr
+	.long .Lop_piow, .Lop_pior, .Lop_mmiow, .Lop_mmior
+.Lop_cfgw:	.asciz "config write through CF8/CFC"
+.Lop_ecamw:	.asciz "config write through ECAM"
+.Lop_cfgr:	.asciz "config read"
+.Lop_piow:	.asciz "port write"
+.Lop_pior:	.asciz "port read"
+.Lop_mmiow:	.asciz "MMIO write"
+.Lop_mmior:	.asciz "MMIO read"
+	.balign 2
 busy_ports:
 	.word 0x20, 0x21, 0x4d0, 0x4d1, 0x61, 0x70, 0x71, 0xa0
 	.word 0x3f8, 0x3f9, 0x3fb, 0x3fc, 0x402, 0x510, 0xcfc, 0xcfe
-	.equ N_FORBIDDEN, 7
+	.equ N_FORBIDDEN, 8
 forbidden_lo:
-	.word 0x40, 0x64, 0x92, 0xb2, 0x501, 0x514, 0xcf9
+	.word 0x40, 0x64, 0x7e, 0x92, 0xb2, 0x501, 0x514, 0xcf9
 forbidden_end:
-	.word 0x44, 0x65, 0x93, 0xb4, 0x503, 0x51c, 0xcfa
+	.word 0x44, 0x65, 0x80, 0x93, 0xb4, 0x503, 0x51c, 0xcfa
 
 	.data
 	.balign 4
@@ -654,6 +738,12 @@ n_pio_r:	.long 0
 n_mmio_w:	.long 0
 n_mmio_r:	.long 0
 n_skipped:	.long 0
+image_sum0:	.long 0
+last_op:	.long 0
+last_target:	.long 0
+last_reg:	.long 0
+last_size:	.long 0
+last_value:	.long 0
 
 # ---- the reset vector: the last 16 bytes of the image -------------------------------
 
