@@ -84,13 +84,21 @@ def text(b):
 
 def run(cmd, timeout):
     print("$ " + " ".join(cmd), flush=True)
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
     try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise Failure(f"no verdict after {timeout} s\nstdout:\n{text(e.stdout or b'')[-3000:]}"
-                      f"\nstderr:\n{text(e.stderr or b'')[-3000:]}")
-    out, err = text(p.stdout), text(p.stderr)
+        stdout, stderr = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # SIGTERM first: the program may still say where it was.
+        p.terminate()
+        try:
+            stdout, stderr = p.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            stdout, stderr = p.communicate()
+        raise Failure(f"no verdict after {timeout} s\nstdout:\n{text(stdout)[-3000:]}"
+                      f"\nstderr:\n{text(stderr)[-3000:]}")
+    out, err = text(stdout), text(stderr)
     if p.returncode < 0:
         raise Failure(f"killed by signal {-p.returncode}\n{err[-3000:]}")
     for mark in SANITIZER_MARKS:
