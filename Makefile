@@ -1,6 +1,6 @@
 # A thin wrapper over meson. `make demo` runs the seed scenario (busmap demo); `make check`
-# runs every test, also under AddressSanitizer+UBSan and (the threaded tests)
-# ThreadSanitizer, then each fuzz target for a short run.
+# runs every test, also under AddressSanitizer+UBSan (whole guests: the hostile one and one
+# SeaBIOS boot) and (the threaded tests) ThreadSanitizer, then each fuzz target briefly.
 # Both first install missing Debian packages when run as root, or say which are missing.
 
 BUILD      ?= build
@@ -8,6 +8,7 @@ BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
 MESON_OPTS ?=
+ASAN_GUESTS ?= kvm-hostile kvm-seabios-bootdisk-smp2-bhyve kvm-cmdline-errors
 
 DEB_PACKAGES := meson ninja-build pkg-config gcc clang liburcu-dev libcmocka-dev \
 		libbsd-dev valgrind libclang-rt-dev python3 \
@@ -56,10 +57,13 @@ check: check-plain check-asan check-tsan check-fuzz
 check-plain: all
 	meson test -C $(BUILD) --print-errorlogs
 
+# Whole guests under the sanitizers: those they learn most from (each costs a nested boot).
 check-asan: $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-		meson test -C $(BUILD_ASAN) --print-errorlogs
+		meson test -C $(BUILD_ASAN) --print-errorlogs --no-suite vmm-kvm --no-suite vmm-guests
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+		meson test -C $(BUILD_ASAN) --print-errorlogs $(ASAN_GUESTS)
 
 check-tsan: $(BUILD_TSAN)/build.ninja
 	ninja -C $(BUILD_TSAN)
