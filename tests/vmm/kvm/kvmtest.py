@@ -7,7 +7,8 @@ usage: kvmtest.py MODE ARGS...; exit 0 pass, 1 fail, 77 skip ("SKIP: reason" pri
   usage VMM                     bad command lines and files: status 2, no KVM needed
   bootdisk VMM IMG [--smp N] [--bhyve] [--trace-map]
                                 SeaBIOS boots the disk from virtio-blk: status 3
-  hostile VMM ROM [--long]      the hostile firmware survives: status 3
+  hostile VMM ROM [--long] [--bhyve]
+                                the hostile firmware survives: status 3
   stop VMM ROM halt|triple      the guest stops for good: status 4 and a message
   uboot VMM IMG                 U-Boot reaches its prompt (or autoboot) on the serial port
   qemu-bootdisk IMG pc|q35 STATUS [--mac MAC]
@@ -67,10 +68,31 @@ def kvm_problem():
     return None
 
 
+NESTED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nested", "run.sh")
+
+
 def need_kvm():
+    """Returns when KVM works here. Without it, runs this same test inside the nested KVM
+    of tests/vmm/nested (a Linux guest under QEMU's TCG) and exits with its status; skips
+    with the reasons when neither is possible."""
     problem = kvm_problem()
-    if problem:
+    if not problem:
+        return
+    if os.environ.get("BUSMAP_IN_NESTED") == "1" or not os.access(NESTED, os.X_OK):
         skip(f"no usable KVM ({problem})")
+    timeout = int(os.environ.get("BUSMAP_NESTED_TIMEOUT", "1500"))
+    cmd = [NESTED, "--timeout", str(timeout), "--rw", os.getcwd(), "--",
+           "env", "BUSMAP_IN_NESTED=1", sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
+    print(f"{problem}: running in the nested KVM", flush=True)
+    print("$ " + " ".join(cmd), flush=True)
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True)
+    out, err = text(p.stdout), text(p.stderr)
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    if p.returncode == SKIP and "run.sh: SKIP:" in err:
+        reason = [l for l in err.splitlines() if l.startswith("run.sh: SKIP:")][0]
+        skip(f"no usable KVM here ({problem}), and no nested one ({reason[14:]})")
+    sys.exit(p.returncode)
 
 
 def need_file(path, what):
@@ -129,7 +151,7 @@ def private_copy(tmp, path):
 
 def machine_args(disk):
     """The devices of every whole-guest run, at fixed slots so a trace names them."""
-    return ["-device", f"pci-testdev,addr=2",
+    return ["-device", "pci-testdev,addr=2",
             "-device", f"virtio-net,addr=3,mac={MAC}",
             "-device", f"virtio-blk,file={disk},addr=4",
             "-device", "isa-debug-exit,iobase=0x501,iosize=2",
@@ -211,7 +233,7 @@ def bootdisk(vmm, image, smp="1", bhyve=False, trace=False):
     print(out[-2000:])
 
 
-def hostile(vmm, rom, long=False):
+def hostile(vmm, rom, long=False, bhyve=False):
     if long and os.environ.get("BUSMAP_KVM_LONG") != "1":
         skip("the long hostile run needs BUSMAP_KVM_LONG=1")
     need_kvm()
@@ -220,7 +242,9 @@ def hostile(vmm, rom, long=False):
         disk = os.path.join(tmp, "scratch.img")
         with open(disk, "wb") as f:
             f.truncate(1 << 20)
-        out, _ = expect([vmm, "-m", "128", "-bios", rom, "--check-memslots"]
+        # bhyve's layout has every BAR placed and decoding from the start.
+        layout = ["--bar-layout=bhyve"] if bhyve else []
+        out, _ = expect([vmm, "-m", "128", "-bios", rom, "--check-memslots"] + layout
                         + machine_args(disk), PASS,
                         timeout=LONG_TIMEOUT if long else 2 * TIMEOUT)
     need_in(out, "hostile: survived", "the serial output")
@@ -413,7 +437,7 @@ def main(argv):
                 pos.remove(smp)
             bootdisk(pos[0], pos[1], smp, "--bhyve" in flags, "--trace-map" in flags)
         elif mode == "hostile":
-            hostile(pos[0], pos[1], "--long" in flags)
+            hostile(pos[0], pos[1], "--long" in flags, "--bhyve" in flags)
         elif mode == "stop":
             stop(pos[0], pos[1], pos[2])
         elif mode == "uboot":
