@@ -2,6 +2,7 @@
 /* Parsing busmap-vmm's command line and checking its files (see cmdline.h). */
 #include "cmdline.h"
 #include "linux.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,16 +18,6 @@
 #define MAX_CPUS      64
 #define MAX_BIOS_SIZE (16u << 20)
 #define FIRST_SLOT    2 /* 0: host bridge, 1: ISA bridge */
-
-static int bad(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bad(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 static bool parse_u64(const char *s, uint64_t *out)
 {
@@ -50,7 +41,7 @@ static int parse_mem(const char *s, struct vmm_options *o, char *err, size_t n)
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || end == s || !isdigit((unsigned char)*s))
-		return bad(err, n, "-m: '%s' is not a memory size", s);
+		return vmm_refuse(err, n, "-m: '%s' is not a memory size", s);
 	unsigned shift = 20;
 	switch (*end ? toupper((unsigned char)*end++) : 'M') {
 	case 'K':
@@ -66,16 +57,17 @@ static int parse_mem(const char *s, struct vmm_options *o, char *err, size_t n)
 		shift = 40;
 		break;
 	default:
-		return bad(err, n, "-m: '%s' is not a memory size", s);
+		return vmm_refuse(err, n, "-m: '%s' is not a memory size", s);
 	}
 	if (*end && !(toupper((unsigned char)*end) == 'B' && !end[1]))
-		return bad(err, n, "-m: '%s' is not a memory size", s);
+		return vmm_refuse(err, n, "-m: '%s' is not a memory size", s);
 	if (v == 0 || v > ((uint64_t)MAX_RAM_MIB << 20) >> shift)
-		return bad(err, n, "-m: %s is out of range (2 MiB to %u GiB)", s,
-		           MAX_RAM_MIB / 1024);
+		return vmm_refuse(err, n, "-m: %s is out of range (2 MiB to %u GiB)", s,
+		                  MAX_RAM_MIB / 1024);
 	o->ram_size = (uint64_t)v << shift;
 	if (o->ram_size < (2u << 20) || o->ram_size % 4096)
-		return bad(err, n, "-m: %s is out of range (at least 2 MiB, whole pages)", s);
+		return vmm_refuse(err, n, "-m: %s is out of range (at least 2 MiB, whole pages)",
+		                  s);
 	return 0;
 }
 
@@ -85,7 +77,8 @@ static int parse_smp(const char *s, struct vmm_options *o, char *err, size_t n)
 	if (strncmp(s, "cpus=", 5) == 0)
 		s += 5;
 	if (!parse_u64(s, &v) || v < 1 || v > MAX_CPUS)
-		return bad(err, n, "-smp: '%s' is not a vCPU count from 1 to %u", s, MAX_CPUS);
+		return vmm_refuse(err, n, "-smp: '%s' is not a vCPU count from 1 to %u", s,
+		                  MAX_CPUS);
 	o->ncpus = (unsigned)v;
 	return 0;
 }
@@ -171,65 +164,68 @@ static int device_property(struct vmm_device_opt *d, const char *dev, char *key,
 {
 	uint64_t v;
 	if (!val)
-		return bad(err, n, "-device %s: '%s' needs a value (%s=...)", dev, key, key);
+		return vmm_refuse(err, n, "-device %s: '%s' needs a value (%s=...)", dev, key, key);
 	if (!strcmp(key, "addr") && is_pci(d->kind)) {
 		if (parse_slot(val, &d->slot))
-			return bad(err, n,
-			           "-device %s: addr=%s is not a slot (0x2-0x1f, function 0)", dev,
-			           val);
+			return vmm_refuse(
+			    err, n, "-device %s: addr=%s is not a slot (0x2-0x1f, function 0)", dev,
+			    val);
 		if (d->slot < FIRST_SLOT)
-			return bad(err, n, "-device %s: slot %d is taken by the chipset", dev,
-			           d->slot);
+			return vmm_refuse(err, n, "-device %s: slot %d is taken by the chipset",
+			                  dev, d->slot);
 		return 0;
 	}
 	if (!strcmp(key, "iobase") && (d->kind == DEV_DEBUG_EXIT || d->kind == DEV_DEBUGCON)) {
 		if (!parse_u64(val, &v) || v > 0xffff)
-			return bad(err, n, "-device %s: iobase=%s is not a port", dev, val);
+			return vmm_refuse(err, n, "-device %s: iobase=%s is not a port", dev, val);
 		d->iobase = v;
 		return 0;
 	}
 	if (!strcmp(key, "iosize") && d->kind == DEV_DEBUG_EXIT) {
 		if (!parse_u64(val, &v) || (v != 1 && v != 2 && v != 4))
-			return bad(err, n, "-device %s: iosize=%s must be 1, 2 or 4", dev, val);
+			return vmm_refuse(err, n, "-device %s: iosize=%s must be 1, 2 or 4", dev,
+			                  val);
 		d->iosize = v;
 		return 0;
 	}
 	if (!strcmp(key, "file") && (d->kind == DEV_VIRTIO_BLK || d->kind == DEV_DEBUGCON)) {
 		if (!*val)
-			return bad(err, n, "-device %s: file= is empty", dev);
+			return vmm_refuse(err, n, "-device %s: file= is empty", dev);
 		d->file = val;
 		return 0;
 	}
 	if (!strcmp(key, "readonly") && d->kind == DEV_VIRTIO_BLK) {
 		if (!is_on(val, &d->readonly))
-			return bad(err, n, "-device %s: readonly=%s is not on or off", dev, val);
+			return vmm_refuse(err, n, "-device %s: readonly=%s is not on or off", dev,
+			                  val);
 		return 0;
 	}
 	if (!strcmp(key, "mac") && d->kind == DEV_VIRTIO_NET) {
 		if (parse_mac(val, d->mac))
-			return bad(err, n, "-device %s: mac=%s is not a MAC address", dev, val);
+			return vmm_refuse(err, n, "-device %s: mac=%s is not a MAC address", dev,
+			                  val);
 		return 0;
 	}
-	return bad(err, n, "-device %s: unknown property '%s'", dev, key);
+	return vmm_refuse(err, n, "-device %s: unknown property '%s'", dev, key);
 }
 
 static int parse_device(char *arg, struct vmm_options *o, char *err, size_t n)
 {
 	if (o->ndevices == VMM_MAX_DEVICES)
-		return bad(err, n, "-device: more than %d devices", VMM_MAX_DEVICES);
+		return vmm_refuse(err, n, "-device: more than %d devices", VMM_MAX_DEVICES);
 	char *save = NULL;
 	char *name = strtok_r(arg, ",", &save);
 	if (!name)
-		return bad(err, n, "-device needs a device name");
+		return vmm_refuse(err, n, "-device needs a device name");
 	struct vmm_device_opt *d = &o->devices[o->ndevices];
 	size_t i = 0, count = sizeof(device_names) / sizeof(device_names[0]);
 	while (i < count && strcmp(device_names[i].name, name) != 0)
 		i++;
 	if (i == count)
-		return bad(err, n,
-		           "-device: unknown device '%s' (known: isa-debug-exit, "
-		           "isa-debugcon, virtio-blk, virtio-net, pci-testdev)",
-		           name);
+		return vmm_refuse(err, n,
+		                  "-device: unknown device '%s' (known: isa-debug-exit, "
+		                  "isa-debugcon, virtio-blk, virtio-net, pci-testdev)",
+		                  name);
 	*d = (struct vmm_device_opt){.kind = device_names[i].kind};
 	device_defaults(d);
 	for (char *kv; (kv = strtok_r(NULL, ",", &save));) {
@@ -241,7 +237,7 @@ static int parse_device(char *arg, struct vmm_options *o, char *err, size_t n)
 			return e;
 	}
 	if (d->kind == DEV_VIRTIO_BLK && !d->file)
-		return bad(err, n, "-device %s: needs file=IMAGE", name);
+		return vmm_refuse(err, n, "-device %s: needs file=IMAGE", name);
 	o->ndevices++;
 	return 0;
 }
@@ -256,7 +252,7 @@ static int parse_serial(const char *s, struct vmm_options *o, char *err, size_t 
 		o->serial = SERIAL_FILE;
 		o->serial_path = s + 5;
 	} else {
-		return bad(err, n, "-serial: '%s' is not stdio, none or file:PATH", s);
+		return vmm_refuse(err, n, "-serial: '%s' is not stdio, none or file:PATH", s);
 	}
 	return 0;
 }
@@ -270,7 +266,7 @@ static int assign_slots(struct vmm_options *o, char *err, size_t n)
 		if (s < 0)
 			continue;
 		if (used & (1u << s))
-			return bad(err, n, "-device: slot 0x%x is used twice", s);
+			return vmm_refuse(err, n, "-device: slot 0x%x is used twice", s);
 		used |= 1u << s;
 	}
 	for (unsigned i = 0; i < o->ndevices; i++) {
@@ -281,7 +277,7 @@ static int assign_slots(struct vmm_options *o, char *err, size_t n)
 		while (s < 32 && (used & (1u << s)))
 			s++;
 		if (s == 32)
-			return bad(err, n, "-device: no free PCI slot left");
+			return vmm_refuse(err, n, "-device: no free PCI slot left");
 		d->slot = s;
 		used |= 1u << s;
 	}
@@ -293,22 +289,25 @@ static int qemu_noop(const char *opt, const char *val, char *err, size_t n)
 {
 	if (!strcmp(opt, "-machine") || !strcmp(opt, "-M")) {
 		if (strcmp(val, "pc") && strncmp(val, "pc,", 3) && strncmp(val, "type=pc", 7))
-			return bad(err, n, "%s %s: only the pc machine exists here", opt, val);
+			return vmm_refuse(err, n, "%s %s: only the pc machine exists here", opt,
+			                  val);
 		return 0;
 	}
 	if (!strcmp(opt, "-accel")) {
 		if (strcmp(val, "kvm") && strncmp(val, "kvm,", 4))
-			return bad(err, n, "-accel %s: busmap-vmm runs on kvm only", val);
+			return vmm_refuse(err, n, "-accel %s: busmap-vmm runs on kvm only", val);
 		return 0;
 	}
 	if (!strcmp(opt, "-display")) {
 		if (strcmp(val, "none"))
-			return bad(err, n, "-display %s: there is no display, only none", val);
+			return vmm_refuse(err, n, "-display %s: there is no display, only none",
+			                  val);
 		return 0;
 	}
 	if (!strcmp(opt, "-cpu")) {
 		if (strcmp(val, "host") && strncmp(val, "host,", 5))
-			return bad(err, n, "-cpu %s: the vCPUs are the host's (-cpu host)", val);
+			return vmm_refuse(err, n, "-cpu %s: the vCPUs are the host's (-cpu host)",
+			                  val);
 		return 0;
 	}
 	return 1;
@@ -326,7 +325,7 @@ static int take_value(int argc, char **argv, int *i, const char *eqval, const ch
 		return 0;
 	}
 	if (*i + 1 >= argc)
-		return bad(err, n, "%s needs a value", argv[*i]);
+		return vmm_refuse(err, n, "%s needs a value", argv[*i]);
 	*val = argv[++*i];
 	return 0;
 }
@@ -339,7 +338,8 @@ static int parse_long(const char *name, const char *val, struct vmm_options *o, 
 		else if (!strcmp(val, "bhyve"))
 			o->layout = LAYOUT_BHYVE;
 		else
-			return bad(err, n, "--bar-layout=%s: expected bhyve or firmware", val);
+			return vmm_refuse(err, n, "--bar-layout=%s: expected bhyve or firmware",
+			                  val);
 		return 0;
 	}
 	if (!strcmp(name, "dump-map")) {
@@ -361,11 +361,11 @@ static int parse_long(const char *name, const char *val, struct vmm_options *o, 
 		if (strcmp(name, flags[i].name))
 			continue;
 		if (val)
-			return bad(err, n, "--%s takes no value", name);
+			return vmm_refuse(err, n, "--%s takes no value", name);
 		*(bool *)((char *)o + flags[i].off) = true;
 		return 0;
 	}
-	return bad(err, n, "unknown option --%s (see --help)", name);
+	return vmm_refuse(err, n, "unknown option --%s (see --help)", name);
 }
 
 static int parse_one(int argc, char **argv, int *i, struct vmm_options *o, char *err, size_t n)
@@ -377,7 +377,7 @@ static int parse_one(int argc, char **argv, int *i, struct vmm_options *o, char 
 		const char *eq = strchr(a + 2, '=');
 		size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
 		if (len >= sizeof(name))
-			return bad(err, n, "unknown option %s", a);
+			return vmm_refuse(err, n, "unknown option %s", a);
 		memcpy(name, a + 2, len);
 		name[len] = 0;
 		return parse_long(name, eq ? eq + 1 : NULL, o, err, n);
@@ -394,7 +394,7 @@ static int parse_one(int argc, char **argv, int *i, struct vmm_options *o, char 
 	while (*w && strcmp(a, *w))
 		w++;
 	if (!*w)
-		return bad(err, n, "unknown option %s (see --help)", a);
+		return vmm_refuse(err, n, "unknown option %s (see --help)", a);
 	int e = take_value(argc, argv, i, NULL, &val, err, n);
 	if (e)
 		return e;
@@ -431,16 +431,16 @@ int vmm_parse(int argc, char **argv, struct vmm_options *o, char *err, size_t n)
 	    (struct vmm_options){.ram_size = 128u << 20, .ncpus = 1, .bios_path = VMM_DEFAULT_BIOS};
 	for (int i = 1; i < argc; i++) {
 		if (argv[i][0] != '-')
-			return bad(err, n, "unexpected argument '%s' (see --help)", argv[i]);
+			return vmm_refuse(err, n, "unexpected argument '%s' (see --help)", argv[i]);
 		int e = parse_one(argc, argv, &i, o, err, n);
 		if (e)
 			return e;
 	}
 	/* QEMU's rules: an empty -append alone is harmless, anything else needs a kernel. */
 	if (!o->kernel && o->initrd)
-		return bad(err, n, "-initrd only allowed with -kernel option");
+		return vmm_refuse(err, n, "-initrd only allowed with -kernel option");
 	if (!o->kernel && o->append && *o->append)
-		return bad(err, n, "-append only allowed with -kernel option");
+		return vmm_refuse(err, n, "-append only allowed with -kernel option");
 	return assign_slots(o, err, n);
 }
 
@@ -452,18 +452,18 @@ static int read_bios(struct vmm_options *o, char *err, size_t n)
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		return bad(err, n, "cannot read BIOS '%s': %s", o->bios_path, strerror(e));
+		return vmm_refuse(err, n, "cannot read BIOS '%s': %s", o->bios_path, strerror(e));
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return bad(err, n, "BIOS '%s' is not a regular file", o->bios_path);
+		return vmm_refuse(err, n, "BIOS '%s' is not a regular file", o->bios_path);
 	}
 	if (st.st_size <= 0 || st.st_size % 65536 || st.st_size > MAX_BIOS_SIZE) {
 		close(fd);
-		return bad(err, n,
-		           "BIOS '%s' is %lld bytes: a ROM image must be a non-zero "
-		           "multiple of 64 KiB, at most 16 MiB",
-		           o->bios_path, (long long)st.st_size);
+		return vmm_refuse(err, n,
+		                  "BIOS '%s' is %lld bytes: a ROM image must be a non-zero "
+		                  "multiple of 64 KiB, at most 16 MiB",
+		                  o->bios_path, (long long)st.st_size);
 	}
 	o->bios_size = (uint64_t)st.st_size;
 	o->bios = malloc(o->bios_size);
@@ -479,9 +479,9 @@ static int read_bios(struct vmm_options *o, char *err, size_t n)
 	int e = errno;
 	close(fd);
 	if (!o->bios || got != o->bios_size)
-		return bad(err, n, "cannot read BIOS '%s': %s", o->bios_path,
-		           o->bios ? (got < o->bios_size && e ? strerror(e) : "short read")
-		                   : "out of memory");
+		return vmm_refuse(err, n, "cannot read BIOS '%s': %s", o->bios_path,
+		                  o->bios ? (got < o->bios_size && e ? strerror(e) : "short read")
+		                          : "out of memory");
 	return 0;
 }
 
@@ -497,10 +497,12 @@ int vmm_load_files(struct vmm_options *o, char *err, size_t n)
 		int fd = open(d->file, (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		struct stat st;
 		if (fd < 0 || fstat(fd, &st) < 0)
-			e = bad(err, n, "virtio-blk: cannot open '%s'%s: %s", d->file,
-			        d->readonly ? "" : " for reading and writing", strerror(errno));
+			e = vmm_refuse(err, n, "virtio-blk: cannot open '%s'%s: %s", d->file,
+			               d->readonly ? "" : " for reading and writing",
+			               strerror(errno));
 		else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-			e = bad(err, n, "virtio-blk: '%s' is not a file or block device", d->file);
+			e = vmm_refuse(err, n, "virtio-blk: '%s' is not a file or block device",
+			               d->file);
 		if (fd >= 0)
 			close(fd);
 	}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* The ioeventfd listener: a doorbell gets an ioeventfd wherever the flat view shows it whole. */
 #include "ioeventfd.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -31,21 +32,6 @@ struct ioev {
 	struct place *active;
 	size_t nactive, capactive;
 };
-
-static int grow(void *v, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	while (ncap < need)
-		ncap *= 2;
-	void *nv = realloc(*(void **)v, ncap * elem);
-	if (!nv)
-		return -ENOMEM;
-	*(void **)v = nv;
-	*cap = ncap;
-	return 0;
-}
 
 /* Where flat range fr shows watch w, if it shows all of its bytes. */
 static bool shows(const struct bm_flat_range *fr, const struct watch *w, uint64_t *addr)
@@ -92,7 +78,7 @@ static int assign(struct ioev *ev, const struct place *p, bool stop)
 {
 	struct vm *vm = ev->vm;
 	const struct watch *w = &ev->watches[p->watch];
-	int err = grow(&ev->active, &ev->capactive, ev->nactive + 1, sizeof(*ev->active));
+	int err = vmm_grow(&ev->active, &ev->capactive, ev->nactive + 1, sizeof(*ev->active));
 	if (!err)
 		err = vm->hv->ioeventfd(vm->hv_ctx, true, p->pio, p->addr, w->len, w->datamatch,
 		                        w->data, w->fd);
@@ -193,7 +179,7 @@ static int collect(void *arg, const struct bm_flat_range *fr)
 		if ((w->only != ALL && p.watch != w->only) ||
 		    !shows(fr, &w->ev->watches[p.watch], &p.addr))
 			continue;
-		w->err = grow(&w->v, &w->cap, w->n + 1, sizeof(*w->v));
+		w->err = vmm_grow(&w->v, &w->cap, w->n + 1, sizeof(*w->v));
 		if (w->err)
 			return 1;
 		w->v[w->n++] = p;
@@ -256,7 +242,8 @@ int ioev_watch(struct ioev *ev, bm_region *r, uint64_t offset, unsigned len, boo
 		if (collide(&ev->watches[i], &nw))
 			err = -EEXIST;
 	if (!err)
-		err = grow(&ev->watches, &ev->capwatches, ev->nwatches + 1, sizeof(*ev->watches));
+		err =
+		    vmm_grow(&ev->watches, &ev->capwatches, ev->nwatches + 1, sizeof(*ev->watches));
 	if (!err) {
 		size_t id = ev->nwatches++;
 		ev->watches[id] = nw;

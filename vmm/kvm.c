@@ -249,8 +249,7 @@ static int set_cpuid(struct kvm *k, int fd, unsigned id)
 			 * instead of calibrating the TSC against the PIT, which is unreliable
 			 * when every port access is an exit. */
 			e->ecx |= 1u << 31;
-		}
-		else if (e->function == 0xb || e->function == 0x1f)
+		} else if (e->function == 0xb || e->function == 0x1f)
 			e->edx = id;
 	}
 	int r = xioctl(fd, KVM_SET_CPUID2, c);

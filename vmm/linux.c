@@ -4,6 +4,7 @@
  * a zero page saying where everything is, for the boot protocol's 32-bit entry (linux.h).
  */
 #include "linux.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,16 +67,6 @@ struct plan {
 	uint64_t initrd_size;
 };
 
-static int bad(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bad(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 static uint64_t get(const uint8_t *p, unsigned bytes)
 {
 	uint64_t v = 0;
@@ -116,11 +107,11 @@ static int open_file(const char *what, const char *path, uint64_t *size, char *e
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		return bad(err, n, "cannot read %s '%s': %s", what, path, strerror(e));
+		return vmm_refuse(err, n, "cannot read %s '%s': %s", what, path, strerror(e));
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return bad(err, n, "%s '%s' is not a regular file", what, path);
+		return vmm_refuse(err, n, "%s '%s' is not a regular file", what, path);
 	}
 	*size = (uint64_t)st.st_size;
 	return fd;
@@ -160,36 +151,38 @@ static int probe_kernel(int fd, const char *path, uint64_t file_size, struct pla
 	memset(p, 0, sizeof(*p));
 	int64_t got = read_at(fd, p->head, HEAD_SIZE, 0);
 	if (got < 0)
-		return bad(err, n, "cannot read kernel '%s': %s", path, strerror((int)-got));
+		return vmm_refuse(err, n, "cannot read kernel '%s': %s", path, strerror((int)-got));
 	if (got < HDR_VERSION + 2 || memcmp(p->head + HDR_MAGIC, "HdrS", 4) != 0)
-		return bad(err, n, "kernel '%s' is not a Linux bzImage (no \"HdrS\" setup header)",
-		           path);
+		return vmm_refuse(
+		    err, n, "kernel '%s' is not a Linux bzImage (no \"HdrS\" setup header)", path);
 	uint16_t version = (uint16_t)get(p->head + HDR_VERSION, 2);
 	if (version < 0x206)
-		return bad(err, n,
-		           "kernel '%s' speaks boot protocol %u.%02u; 2.06 or later is needed",
-		           path, version >> 8, version & 0xff);
+		return vmm_refuse(
+		    err, n, "kernel '%s' speaks boot protocol %u.%02u; 2.06 or later is needed",
+		    path, version >> 8, version & 0xff);
 	p->hdr_end = 0x202u + p->head[HDR_JUMP_DISP];
 	if (p->hdr_end < HDR_CMDLINE_SIZE + 4 || p->hdr_end > (uint64_t)got)
-		return bad(err, n, "kernel '%s': its setup header is truncated", path);
+		return vmm_refuse(err, n, "kernel '%s': its setup header is truncated", path);
 	if (!(p->head[HDR_LOADFLAGS] & LOADED_HIGH))
-		return bad(err, n,
-		           "kernel '%s' is a zImage, which loads at 64 KiB; only a bzImage (loaded "
-		           "at 1 MiB) can be booted",
-		           path);
+		return vmm_refuse(
+		    err, n,
+		    "kernel '%s' is a zImage, which loads at 64 KiB; only a bzImage (loaded "
+		    "at 1 MiB) can be booted",
+		    path);
 	uint32_t code32 = (uint32_t)get(p->head + HDR_CODE32_START, 4);
 	if (!p->head[HDR_RELOCATABLE] && code32 != LINUX_KERNEL)
-		return bad(err, n,
-		           "kernel '%s' is not relocatable and wants to be loaded at 0x%" PRIx32
-		           ", not at 1 MiB",
-		           path, code32);
+		return vmm_refuse(
+		    err, n,
+		    "kernel '%s' is not relocatable and wants to be loaded at 0x%" PRIx32
+		    ", not at 1 MiB",
+		    path, code32);
 	unsigned sects = p->head[HDR_SETUP_SECTS] ? p->head[HDR_SETUP_SECTS] : 4;
 	p->setup_size = (sects + 1u) * 512u;
 	if (file_size <= p->setup_size)
-		return bad(err, n,
-		           "kernel '%s' is truncated: nothing after its %" PRIu64
-		           " bytes of setup code",
-		           path, p->setup_size);
+		return vmm_refuse(err, n,
+		                  "kernel '%s' is truncated: nothing after its %" PRIu64
+		                  " bytes of setup code",
+		                  path, p->setup_size);
 	p->kernel_size = file_size - p->setup_size;
 	p->kernel_end = runtime_end(p, version);
 	return 0;
@@ -201,18 +194,20 @@ static int place(struct plan *p, uint64_t below_4g, uint64_t initrd_size, size_t
                  const char *kernel, const char *initrd, char *err, size_t n)
 {
 	if (p->kernel_end == UINT64_MAX)
-		return bad(err, n, "kernel '%s' wants to run above 4 GiB (pref_address, init_size)",
-		           kernel);
+		return vmm_refuse(err, n,
+		                  "kernel '%s' wants to run above 4 GiB (pref_address, init_size)",
+		                  kernel);
 	if (p->kernel_end > below_4g)
-		return bad(err, n,
-		           "kernel '%s' needs %" PRIu64 " MiB of RAM below 4 GiB to start; the "
-		           "machine has %" PRIu64 " MiB (-m)",
-		           kernel, mib_up(p->kernel_end), below_4g >> 20);
+		return vmm_refuse(err, n,
+		                  "kernel '%s' needs %" PRIu64
+		                  " MiB of RAM below 4 GiB to start; the "
+		                  "machine has %" PRIu64 " MiB (-m)",
+		                  kernel, mib_up(p->kernel_end), below_4g >> 20);
 	uint64_t cmdline_size = get(p->head + HDR_CMDLINE_SIZE, 4);
 	if (append_len > cmdline_size || append_len > CMDLINE_MAX)
-		return bad(err, n, "-append: %zu bytes, but kernel '%s' takes at most %" PRIu64,
-		           append_len, kernel,
-		           cmdline_size < CMDLINE_MAX ? cmdline_size : CMDLINE_MAX);
+		return vmm_refuse(
+		    err, n, "-append: %zu bytes, but kernel '%s' takes at most %" PRIu64,
+		    append_len, kernel, cmdline_size < CMDLINE_MAX ? cmdline_size : CMDLINE_MAX);
 	p->initrd_size = initrd_size;
 	p->initrd_addr = 0;
 	if (!initrd_size)
@@ -221,11 +216,12 @@ static int place(struct plan *p, uint64_t below_4g, uint64_t initrd_size, size_t
 	if (top > below_4g)
 		top = below_4g;
 	if (initrd_size > top || ((top - initrd_size) & ~PAGE_MASK) < p->kernel_end)
-		return bad(err, n,
-		           "initrd '%s' (%" PRIu64 " MiB) does not fit in RAM between the kernel "
-		           "(up to %" PRIu64 " MiB) and %" PRIu64 " MiB; give the machine more "
-		           "memory (-m)",
-		           initrd, mib_up(initrd_size), mib_up(p->kernel_end), top >> 20);
+		return vmm_refuse(
+		    err, n,
+		    "initrd '%s' (%" PRIu64 " MiB) does not fit in RAM between the kernel "
+		    "(up to %" PRIu64 " MiB) and %" PRIu64 " MiB; give the machine more "
+		    "memory (-m)",
+		    initrd, mib_up(initrd_size), mib_up(p->kernel_end), top >> 20);
 	p->initrd_addr = (top - initrd_size) & ~PAGE_MASK;
 	return 0;
 }

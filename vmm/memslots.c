@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* The memslot listener: the page-aligned parts of host-backed flat ranges as KVM memslots. */
 #include "memslots.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -33,21 +34,6 @@ struct memslots {
 	uint64_t splits[MAX_SPLITS];
 	unsigned nsplits;
 };
-
-static int grow(void *v, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	while (ncap < need)
-		ncap *= 2;
-	void *nv = realloc(*(void **)v, ncap * elem);
-	if (!nv)
-		return -ENOMEM;
-	*(void **)v = nv;
-	*cap = ncap;
-	return 0;
-}
 
 static struct backing *backing_of(struct memslots *ms, const bm_region *r)
 {
@@ -138,9 +124,10 @@ static int install(struct memslots *ms, struct memslot *s)
 {
 	if (out_of_ids(ms))
 		return -ENOSPC;
-	int err = grow(&ms->slots, &ms->capslots, ms->nslots + 1, sizeof(*ms->slots));
+	int err = vmm_grow(&ms->slots, &ms->capslots, ms->nslots + 1, sizeof(*ms->slots));
 	if (!err)
-		err = grow(&ms->free_ids, &ms->capfree, (size_t)ms->next_id + 1, sizeof(unsigned));
+		err = vmm_grow(&ms->free_ids, &ms->capfree, (size_t)ms->next_id + 1,
+		               sizeof(unsigned));
 	if (err)
 		return err;
 	s->id = ms->nfree ? ms->free_ids[ms->nfree - 1] : ms->next_id;
@@ -248,7 +235,7 @@ static int collect(void *arg, const struct bm_flat_range *fr)
 	if (w->only && fr->region != w->only)
 		return 0;
 	unsigned n = slots_for(w->ms, fr, s);
-	w->err = grow(&w->v, &w->cap, w->n + n, sizeof(*w->v));
+	w->err = vmm_grow(&w->v, &w->cap, w->n + n, sizeof(*w->v));
 	if (w->err)
 		return 1;
 	for (unsigned k = 0; k < n; k++)
@@ -281,7 +268,7 @@ int memslots_add_backing(struct memslots *ms, bm_region *r, void *hva, bool read
 	size_t n = ms->nbackings;
 	err = backing_of(ms, r)
 	          ? -EEXIST
-	          : grow(&ms->backings, &ms->capbackings, n + 1, sizeof(*ms->backings));
+	          : vmm_grow(&ms->backings, &ms->capbackings, n + 1, sizeof(*ms->backings));
 	struct walk w = {0};
 	bool appended = !err;
 	if (appended) {
