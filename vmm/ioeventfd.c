@@ -291,7 +291,8 @@ size_t ioev_list(struct ioev *ev, struct ioev_active *out, size_t max)
 {
 	if (!ev || bm_begin(ev->vm->sys))
 		return 0;
-	qsort(ev->active, ev->nactive, sizeof(*ev->active), by_place);
+	if (ev->nactive > 1) /* qsort takes no NULL, even for nothing to sort */
+		qsort(ev->active, ev->nactive, sizeof(*ev->active), by_place);
 	for (size_t i = 0; i < ev->nactive && i < max; i++) {
 		const struct place *p = &ev->active[i];
 		const struct watch *w = &ev->watches[p->watch];

@@ -366,7 +366,8 @@ size_t memslots_list(struct memslots *ms, struct memslot *out, size_t max)
 {
 	if (!ms || bm_begin(ms->vm->sys))
 		return 0;
-	qsort(ms->slots, ms->nslots, sizeof(*ms->slots), by_gpa);
+	if (ms->nslots > 1) /* qsort takes no NULL, even for nothing to sort */
+		qsort(ms->slots, ms->nslots, sizeof(*ms->slots), by_gpa);
 	for (size_t i = 0; i < ms->nslots && i < max; i++)
 		out[i] = ms->slots[i];
 	size_t n = ms->nslots;
