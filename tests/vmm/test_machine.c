@@ -279,6 +279,9 @@ static void test_port61_and_92(void **state)
 	assert_int_not_equal(a & 0x10, b & 0x10); /* the refresh bit toggles */
 	wr(e, e->vm->io, 0x61, 1, 0x03);
 	assert_int_equal(rd(e, e->vm->io, 0x61, 1) & 0x0f, 0x03);
+	/* A wider access is split, as on the bus: 0x61's byte, then nothing at 0x62. */
+	assert_int_equal(rd(e, e->vm->io, 0x61, 2) >> 8, 0xff);
+	assert_int_equal(rd(e, e->vm->io, 0x61, 2) & 0x0f, 0x03);
 	wr(e, e->vm->io, 0x92, 1, 0x02); /* A20 only */
 	assert_int_equal(rd(e, e->vm->io, 0x92, 1), 0x02);
 	assert_false(vm_stopping(e->vm));

@@ -127,7 +127,7 @@ static int port61_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size
 static const struct bm_region_ops port61_ops = {
     .read = port61_read,
     .write = port61_write,
-    .valid_sizes = BM_ACCESS_1,
+    .impl_sizes = BM_ACCESS_1, /* a wider access reaches the next ports byte by byte */
 };
 
 /* ---- port 0x92 ---- */
@@ -163,7 +163,7 @@ static int port92_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size
 static const struct bm_region_ops port92_ops = {
     .read = port92_read,
     .write = port92_write,
-    .valid_sizes = BM_ACCESS_1,
+    .impl_sizes = BM_ACCESS_1, /* a wider access reaches the next ports byte by byte */
 };
 
 static int make_func(struct piix3 *d)
