@@ -18,26 +18,38 @@ static void on_map(void *arg, const struct bm_pci_map_event *ev)
 	fflush(out);
 }
 
-static void on_conflict(void *arg, bm_space *space, const struct bm_conflict *c, bool added)
+static void print_conflict(FILE *out, const char *space, const struct bm_conflict *c, bool added)
 {
-	FILE *out = arg;
 	fprintf(out, "        %s %s %s %s over %s 0x%" PRIx64 "-0x%" PRIx64 "\n",
 	        added ? "overlap" : "overlap-end", bm_region_name(c->winner),
-	        added ? "hides" : "no longer hides", bm_region_name(c->loser),
-	        space == NULL ? "?" : (bm_space_name(space)[0] == 'I' ? "io " : "mem"), c->start,
+	        added ? "hides" : "no longer hides", bm_region_name(c->loser), space, c->start,
 	        c->last);
 	fflush(out);
 }
 
-static const struct bm_conflict_ops conflict_ops = {.on_change = on_conflict};
+/* One callback per space, so that each line names its space as busmap replay does. */
+static void on_mem_conflict(void *arg, bm_space *space, const struct bm_conflict *c, bool added)
+{
+	(void)space;
+	print_conflict(arg, "mem", c, added);
+}
+
+static void on_io_conflict(void *arg, bm_space *space, const struct bm_conflict *c, bool added)
+{
+	(void)space;
+	print_conflict(arg, "io ", c, added);
+}
+
+static const struct bm_conflict_ops mem_conflict_ops = {.on_change = on_mem_conflict};
+static const struct bm_conflict_ops io_conflict_ops = {.on_change = on_io_conflict};
 
 int maptrace_start(struct vm *vm, FILE *out)
 {
 	int err = bm_pci_host_set_map_observer(vm->pci, on_map, out);
 	if (!err)
-		err = bm_space_set_conflict_ops(vm->mem, &conflict_ops, out);
+		err = bm_space_set_conflict_ops(vm->mem, &mem_conflict_ops, out);
 	if (!err)
-		err = bm_space_set_conflict_ops(vm->io, &conflict_ops, out);
+		err = bm_space_set_conflict_ops(vm->io, &io_conflict_ops, out);
 	return err;
 }
 

@@ -219,8 +219,8 @@ static void test_bhyve_layout_then_firmware(void **state)
 static void test_virtio_swap(void **state)
 {
 	(void)state;
-	static const char *const args[] = {"--bar-layout=bhyve"};
-	struct env *e = board(args, 1);
+	static const char *const args[] = {"--bar-layout=bhyve", "--trace-map"};
+	struct env *e = board(args, 2);
 	uint64_t blk = bar_addr(e, 2, 0), net = bar_addr(e, 3, 0);
 	assert_non_null(fake_hv_ioev_at(&e->hv, true, blk + 0x10));
 	assert_non_null(fake_hv_ioev_at(&e->hv, true, net + 0x10));
@@ -238,6 +238,15 @@ static void test_virtio_swap(void **state)
 	cfg_write(e, 3, 0x10, 4, (uint32_t)net);
 	assert_int_equal(ioev_check(e->vm->ioev, stderr), 0);
 	check_virtio_answers(e);
+	fflush(e->trace_file);
+	char line[128];
+	snprintf(line, sizeof(line), "overlap 00:02.0/bar0 hides 00:03.0/bar0 over io  0x%x-",
+	         (unsigned)blk);
+	assert_non_null(strstr(e->trace, line));
+	snprintf(line, sizeof(line),
+	         "overlap-end 00:02.0/bar0 no longer hides 00:03.0/bar0 over io  0x%x-",
+	         (unsigned)blk);
+	assert_non_null(strstr(e->trace, line));
 	board_free(e);
 }
 
