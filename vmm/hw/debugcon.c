@@ -4,6 +4,7 @@
  * 0x402 this way); reading the port gives 0xe9, by which firmware detects it.
  */
 #include "devices.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -38,23 +39,12 @@ static int debugcon_write(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned
 	(void)offset;
 	(void)size;
 	struct debugcon *d = opaque;
-	uint8_t byte = (uint8_t)value;
-	if (d->out_fd < 0)
-		return 0;
 	pthread_mutex_lock(&d->lock);
-	for (;;) {
-		ssize_t n = write(d->out_fd, &byte, 1);
-		if (n == 1 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
-			break;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (!d->write_failed) {
-			d->write_failed = true;
-			vm_log(d->vm,
-			       "debug console output failed (%s); dropping what cannot be written",
-			       n < 0 ? strerror(errno) : "nothing written");
-		}
-		break;
+	int err = vmm_put_byte(d->out_fd, (uint8_t)value);
+	if (err && !d->write_failed) {
+		d->write_failed = true;
+		vm_log(d->vm, "debug console output failed (%s); dropping what cannot be written",
+		       strerror(-err));
 	}
 	pthread_mutex_unlock(&d->lock);
 	return 0;

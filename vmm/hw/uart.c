@@ -4,6 +4,7 @@
  * nothing arrives from outside; registers, interrupts and loopback behave as drivers probe.
  */
 #include "devices.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -145,24 +146,11 @@ static void rx_flush(struct uart *u)
 
 static void output(struct uart *u, uint8_t byte)
 {
-	if (u->out_fd < 0)
-		return;
-	for (;;) {
-		ssize_t n = write(u->out_fd, &byte, 1);
-		if (n == 1)
-			return;
-		if (n < 0 && errno == EINTR)
-			continue;
-		/* A non-blocking fd that is full drops the byte, as a line with no one
-		 * listening would. */
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (!u->write_failed) {
-			u->write_failed = true;
-			vm_log(u->vm, "serial output failed (%s); dropping what cannot be written",
-			       n < 0 ? strerror(errno) : "nothing written");
-		}
-		return;
+	int err = vmm_put_byte(u->out_fd, byte);
+	if (err && !u->write_failed) {
+		u->write_failed = true;
+		vm_log(u->vm, "serial output failed (%s); dropping what cannot be written",
+		       strerror(-err));
 	}
 }
 
