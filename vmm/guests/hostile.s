@@ -21,9 +21,6 @@
 
 	.include "guest.inc"
 
-	.equ ROM_BASE, 0xffff0000
-	.equ RAM_BASE, 0x10000
-	.equ STACK_TOP, 0x1f0000
 	.equ LOW_LIMIT, 0x200000
 	.equ APIC_LO, 0xfec00000
 	.equ APIC_HI, 0xfef00000
@@ -37,67 +34,11 @@
 	.equ SEED, 0x2545f491
 	.endif
 
-# ---- reset: real mode in the ROM at 0xffff0000 ---------------------------------------------
-
-	.code16
-	.section .entry, "ax"
-	.globl _start
-_start:
-	cli
-	cld
-	lgdtl %cs:(gdt_rom_desc - _start)
-	movl %cr0, %eax
-	orl $1, %eax
-	movl %eax, %cr0
-	ljmpl $SEL_CODE32, $(ROM_BASE + pm32_rom - _start)
-
-	.code32
-pm32_rom:
-	movl $SEL_DATA32, %eax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
-	movw %ax, %fs
-	movw %ax, %gs
-	movl $ROM_BASE, %esi
-	movl $RAM_BASE, %edi
-	movl $0x10000 / 4, %ecx
-	rep movsl
-	movl $main32, %eax
-	jmp *%eax
-
-	.balign 8
-gdt:
-	.quad 0
-	# Accessed bits preset: the CPU would otherwise write them into the GDT on every
-	# segment load, and a write to a GDT in ROM never completes under KVM.
-	.quad 0x00cf9b000000ffff	# 0x08: flat 32-bit code
-	.quad 0x00cf93000000ffff	# 0x10: flat 32-bit data
-gdt_end:
-	.word 0
-gdt_rom_desc:
-	.word gdt_end - gdt - 1
-	.long ROM_BASE + gdt - _start
-	.word 0
-gdt_ram_desc:
-	.word gdt_end - gdt - 1
-	.long gdt
-
-# ---- main: 32-bit, in RAM --------------------------------------------------------------
+# ---- main: 32-bit, in RAM (start32.s got it there) -----------------------------------------
 
 	.text
-main32:
-	lgdt gdt_ram_desc		# the ROM copy of the GDT may be covered later
-	ljmp $SEL_CODE32, $1f
-1:	movl $SEL_DATA32, %eax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
-	movw %ax, %fs
-	movw %ax, %gs
-	movl $STACK_TOP, %esp
-	call idt_install
-	call uart_init
+	.globl guest_main
+guest_main:
 	PRINT "hostile: seed "
 	movl $SEED, %eax
 	call puthex32
@@ -744,9 +685,3 @@ last_target:	.long 0
 last_reg:	.long 0
 last_size:	.long 0
 last_value:	.long 0
-
-# ---- the reset vector: the last 16 bytes of the image -------------------------------
-
-	.section .reset, "ax"
-	.code16
-	jmp _start

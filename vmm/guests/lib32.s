@@ -405,7 +405,7 @@ cfg_write32:
 	ret
 
 	.data
-	.globl cfg_method, code_base
+	.globl cfg_method, code_base, idt_desc
 cfg_method:	.byte 0		# 0: CF8/CFC, 1: ECAM
 code_base:	.byte 0		# added to FAILP codes: 0 for CF8, 32 for ECAM
 	.balign 8
