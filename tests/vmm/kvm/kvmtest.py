@@ -9,11 +9,14 @@ usage: kvmtest.py MODE ARGS...; exit 0 pass, 1 fail, 77 skip ("SKIP: reason" pri
                                 SeaBIOS boots the disk from virtio-blk: status 3
   hostile VMM ROM [--long] [--bhyve]
                                 the hostile firmware survives: status 3
+  firmware VMM ROM MARK [--smp N] [--bhyve]
+                                a firmware guest passes (status 3) and prints MARK
   stop VMM ROM halt|triple      the guest stops for good: status 4 and a message
   uboot VMM IMG                 U-Boot reaches its prompt (or autoboot) on the serial port
   qemu-bootdisk IMG pc|q35 STATUS [--mac MAC]
   qemu-hostile ROM              the same guests under QEMU TCG, which gives
   qemu-stop ROM halt|triple     isa-debug-exit the same statuses
+  qemu-firmware ROM MARK pc|q35 [--smp N]
 
 busmap-vmm's statuses: (v << 1) | 1 for a guest's isa-debug-exit write v, 1 VMM error,
 2 usage or bad file, 4 guest stopped, 6 KVM could not run the guest, 0 guest reset.
@@ -233,22 +236,32 @@ def bootdisk(vmm, image, smp="1", bhyve=False, trace=False):
     print(out[-2000:])
 
 
+def scratch_disk(tmp):
+    """A disk for firmware that never boots from it: virtio-blk is there to be used."""
+    disk = os.path.join(tmp, "scratch.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    return disk
+
+
+def firmware(vmm, rom, mark, smp="1", bhyve=False, timeout=2 * TIMEOUT):
+    """One of our firmware guests (-bios) must end with verdict 1 and say mark."""
+    need_kvm()
+    with tempfile.TemporaryDirectory() as tmp:
+        # bhyve's layout has every BAR placed and decoding from the start.
+        layout = ["--bar-layout=bhyve"] if bhyve else []
+        out, _ = expect([vmm, "-m", "128", "-smp", smp, "-bios", rom, "--check-memslots"]
+                        + layout + machine_args(scratch_disk(tmp)), PASS, timeout=timeout)
+    need_in(out, mark, "the serial output")
+    prefix = mark.split(":")[0] + ":"
+    print("\n".join(line for line in out.splitlines() if line.startswith(prefix)))
+
+
 def hostile(vmm, rom, long=False, bhyve=False):
     if long and os.environ.get("BUSMAP_KVM_LONG") != "1":
         skip("the long hostile run needs BUSMAP_KVM_LONG=1")
-    need_kvm()
-    with tempfile.TemporaryDirectory() as tmp:
-        # The firmware never reads the disk; virtio-blk is there to be attacked.
-        disk = os.path.join(tmp, "scratch.img")
-        with open(disk, "wb") as f:
-            f.truncate(1 << 20)
-        # bhyve's layout has every BAR placed and decoding from the start.
-        layout = ["--bar-layout=bhyve"] if bhyve else []
-        out, _ = expect([vmm, "-m", "128", "-bios", rom, "--check-memslots"] + layout
-                        + machine_args(disk), PASS,
-                        timeout=LONG_TIMEOUT if long else 2 * TIMEOUT)
-    need_in(out, "hostile: survived", "the serial output")
-    print("\n".join(line for line in out.splitlines() if line.startswith("hostile:")))
+    firmware(vmm, rom, "hostile: survived", bhyve=bhyve,
+             timeout=LONG_TIMEOUT if long else 2 * TIMEOUT)
 
 
 STOP_WORDS = {"halt": r"halt|stop", "triple": r"triple|shutdown|fault|stop"}
@@ -352,16 +365,24 @@ def qemu_bootdisk(image, machine, status, mac=MAC):
     print(out[-3000:])
 
 
-def qemu_hostile(rom):
-    base = qemu_base("pc")
+def qemu_firmware(rom, mark, machine="pc", smp="1"):
+    """The same firmware guest under QEMU TCG: the verdict busmap-vmm must give. On q35
+    the virtio devices are asked for their legacy BAR too, as busmap-vmm's have it."""
+    base = qemu_base(machine) + ["-smp", smp]
     with tempfile.TemporaryDirectory() as tmp:
-        disk = os.path.join(tmp, "scratch.img")
-        with open(disk, "wb") as f:
-            f.truncate(1 << 20)
-        out, _ = expect(base + ["-bios", rom, "-serial", "stdio"]
-                        + qemu_devices(disk, True), PASS, timeout=2 * TIMEOUT)
-    need_in(out, "hostile: survived", "the serial output")
-    print("\n".join(line for line in out.splitlines() if line.startswith("hostile:")))
+        devices = qemu_devices(scratch_disk(tmp), machine == "pc")
+        if machine != "pc":
+            devices = [d + ",disable-legacy=off" if d.startswith("virtio-") else d
+                       for d in devices]
+        out, _ = expect(base + ["-bios", rom, "-serial", "stdio"] + devices, PASS,
+                        timeout=2 * TIMEOUT)
+    need_in(out, mark, "the serial output")
+    prefix = mark.split(":")[0] + ":"
+    print("\n".join(line for line in out.splitlines() if line.startswith(prefix)))
+
+
+def qemu_hostile(rom):
+    qemu_firmware(rom, "hostile: survived")
 
 
 CPU_STATE = re.compile(r"EFL=([0-9a-f]+) .*? HLT=([01])")
@@ -438,6 +459,18 @@ def main(argv):
             bootdisk(pos[0], pos[1], smp, "--bhyve" in flags, "--trace-map" in flags)
         elif mode == "hostile":
             hostile(pos[0], pos[1], "--long" in flags, "--bhyve" in flags)
+        elif mode == "firmware":
+            smp = "1"
+            if "--smp" in args:
+                smp = args[args.index("--smp") + 1]
+                pos.remove(smp)
+            firmware(pos[0], pos[1], pos[2], smp, "--bhyve" in flags)
+        elif mode == "qemu-firmware":
+            smp = "1"
+            if "--smp" in args:
+                smp = args[args.index("--smp") + 1]
+                pos.remove(smp)
+            qemu_firmware(pos[0], pos[1], pos[2], smp)
         elif mode == "stop":
             stop(pos[0], pos[1], pos[2])
         elif mode == "uboot":
