@@ -209,11 +209,9 @@ void model_begin(struct model *m, const char *pattern, u32 verdict)
 			remember(m, m->bars[i].io, m->bars[i].mapped, m->bars[i].size);
 }
 
-void model_write(struct model *m, unsigned dev, u32 reg, unsigned size, u32 value,
-                 const char *what)
+void model_apply(struct model *m, unsigned dev, u32 reg, unsigned size, u32 value)
 {
 	struct dev *d = &m->devs[dev];
-	m->step = what;
 	m->step_no++;
 	m->last_bdf = d->bdf;
 	m->last_reg = reg;
@@ -223,6 +221,13 @@ void model_write(struct model *m, unsigned dev, u32 reg, unsigned size, u32 valu
 	for (unsigned i = 0; i < size; i++)
 		apply_byte(m, dev, reg + i, (u8)(value >> (8 * i)));
 	update_mappings(m, dev);
+}
+
+void model_write(struct model *m, unsigned dev, u32 reg, unsigned size, u32 value,
+                 const char *what)
+{
+	m->step = what;
+	model_apply(m, dev, reg, size, value);
 	model_check(m);
 }
 
@@ -265,7 +270,7 @@ static const struct bar *winner(const struct model *m, u8 io, u64 a)
 	return w;
 }
 
-static u32 probe_read(u8 io, u64 a)
+u32 model_probe_read(u8 io, u64 a)
 {
 	return io ? inl((u16)(a + PROBE_IO)) : phys_read32(a + PROBE_MEM);
 }
@@ -297,27 +302,36 @@ static void describe(const struct model *m, const struct bar *b)
 	put_hex(b->reg);
 }
 
-static void probe(struct model *m, u8 io, u64 a)
+int model_expect(const struct model *m, u8 io, u64 a, u32 *want)
 {
-	u32 want, grid = io ? GRID_IO : GRID_MEM;
-	const struct bar *w = NULL;
+	u32 grid = io ? GRID_IO : GRID_MEM;
+	const struct bar *w;
 	if (io && a + PROBE_IO + 4 > 0x10000)
-		return; /* no port reaches it */
+		return 0; /* no port reaches it */
 	if (!io && a >= phys_limit)
-		return; /* nor any load */
+		return 0; /* nor any load */
 	if (!io && a < 0x100000000ull && a >= LOW_LIMIT && a < 0xa0000)
-		return; /* our own RAM: the model does not know its contents */
-	if (!io && a < LOW_LIMIT) {
-		fixed_memory(m, a, &want);
-	} else if ((w = winner(m, io, a))) {
+		return 0; /* our own RAM: the model does not know its contents */
+	if (!io && a < LOW_LIMIT)
+		return fixed_memory(m, a, want);
+	if ((w = winner(m, io, a))) {
 		u32 i = (u32)(a - w->mapped) / grid;
 		if (i >= MAX_POINTS || !(w->fp_stable & (1u << i)))
-			return;
-		want = w->fp[i];
-	} else if (io || !fixed_memory(m, a, &want)) {
-		want = io ? m->empty_io : m->empty_mem;
+			return 0;
+		*want = w->fp[i];
+		return 1;
 	}
-	u32 got = probe_read(io, a);
+	if (io || !fixed_memory(m, a, want))
+		*want = io ? m->empty_io : m->empty_mem;
+	return 1;
+}
+
+static void probe(struct model *m, u8 io, u64 a)
+{
+	u32 want;
+	if (!model_expect(m, io, a, &want))
+		return;
+	u32 got = model_probe_read(io, a);
 	if (got == want)
 		return;
 	put_str(io ? "port " : "address ");
@@ -327,7 +341,8 @@ static void probe(struct model *m, u8 io, u64 a)
 	put_str(", expected ");
 	put_hex(want);
 	put_str(" from ");
-	if (!io && !w && fixed_memory(m, a, &want))
+	const struct bar *w = winner(m, io, a);
+	if (!io && (a < LOW_LIMIT || !w) && fixed_memory(m, a, &want))
 		put_str("RAM or ROM");
 	else
 		describe(m, w);
@@ -401,6 +416,25 @@ static const char *size_bars(struct model *m, unsigned dev)
 	return NULL;
 }
 
+/* virtio's ISR status (its modern BAR's ISR structure) changes with the device's
+ * interrupts and reading it clears it: no fixed answer. Its BAR register and offset, or
+ * 0 when the function has none. */
+static u32 virtio_isr(u32 bdf, u32 *offset)
+{
+	if (!(cfg_read(CFG_CF8, bdf, 6, 2) & 0x10))
+		return 0;
+	u32 p = cfg_read(CFG_CF8, bdf, 0x34, 1) & 0xfc;
+	for (unsigned n = 0; p && n < 48; n++) {
+		/* A vendor capability with cfg_type 3: bar at +4, offset at +8. */
+		if (cfg_read(CFG_CF8, bdf, p, 1) == 0x09 && cfg_read(CFG_CF8, bdf, p + 3, 1) == 3) {
+			*offset = cfg_read(CFG_CF8, bdf, p + 8, 4);
+			return 0x10 + 4 * (cfg_read(CFG_CF8, bdf, p + 4, 1) & 7);
+		}
+		p = cfg_read(CFG_CF8, bdf, p + 1, 1) & 0xfc;
+	}
+	return 0;
+}
+
 /* Places b alone at spare (its device's decode on, everything else's off) and reads its
  * grid twice: what it answers there is its fingerprint. */
 static void learn(struct model *m, struct bar *b, u32 spare)
@@ -420,10 +454,12 @@ static void learn(struct model *m, struct bar *b, u32 spare)
 	 * configuration MSI-X vector at 0x10: a different valid vector on each. */
 	if (b->is64 && d->vendor == 0x1af4)
 		mmio_write16(spare + 0x10, d->device == 0x1000 ? 2 : 1);
+	u32 ioff = 0, ireg = d->vendor == 0x1af4 ? virtio_isr(d->bdf, &ioff) : 0;
 	for (u32 i = 0; i < MAX_POINTS && i * grid < b->size; i++) {
-		u32 v = probe_read(b->io, spare + i * grid);
+		u32 v = model_probe_read(b->io, spare + i * grid);
 		b->fp[i] = v;
-		if (probe_read(b->io, spare + i * grid) == v)
+		if (model_probe_read(b->io, spare + i * grid) == v &&
+		    !(ireg == b->reg && ioff / grid == i))
 			b->fp_stable |= 1u << i;
 	}
 	cfg_write(CFG_CF8, d->bdf, 4, 2, 0);
@@ -492,12 +528,12 @@ const char *model_init(struct model *m, u32 io_spare, u32 mem_spare)
 		if (why)
 			return why;
 	}
-	m->empty_io = probe_read(1, io_spare);
-	m->empty_mem = probe_read(0, mem_spare);
+	m->empty_io = model_probe_read(1, io_spare);
+	m->empty_mem = model_probe_read(0, mem_spare);
 	for (u32 i = 0; i < ARRAY_SIZE(m->rom_fp); i++)
-		m->rom_fp[i] = probe_read(0, ROM_BASE + i * GRID_MEM);
+		m->rom_fp[i] = model_probe_read(0, ROM_BASE + i * GRID_MEM);
 	for (u32 i = 0; i < ARRAY_SIZE(m->low_fp); i++)
-		m->low_fp[i] = probe_read(0, i * GRID_MEM);
+		m->low_fp[i] = model_probe_read(0, i * GRID_MEM);
 	for (unsigned i = 0; i < m->nbars; i++)
 		learn(m, &m->bars[i], m->bars[i].io ? io_spare : mem_spare);
 	const char *why = check_distinct(m);

@@ -9,7 +9,7 @@ usage: kvmtest.py MODE ARGS...; exit 0 pass, 1 fail, 77 skip ("SKIP: reason" pri
                                 SeaBIOS boots the disk from virtio-blk: status 3
   hostile VMM ROM [--long] [--bhyve]
                                 the hostile firmware survives: status 3
-  firmware VMM ROM MARK [--smp N] [--bhyve]
+  firmware VMM ROM MARK [--smp N] [--bhyve] [--long]
                                 a firmware guest passes (status 3) and prints MARK
   stop VMM ROM halt|triple      the guest stops for good: status 4 and a message
   uboot VMM IMG                 U-Boot reaches its prompt (or autoboot) on the serial port
@@ -244,8 +244,11 @@ def scratch_disk(tmp):
     return disk
 
 
-def firmware(vmm, rom, mark, smp="1", bhyve=False, timeout=2 * TIMEOUT):
+def firmware(vmm, rom, mark, smp="1", bhyve=False, long=False):
     """One of our firmware guests (-bios) must end with verdict 1 and say mark."""
+    if long and os.environ.get("BUSMAP_KVM_LONG") != "1":
+        skip("the long run needs BUSMAP_KVM_LONG=1")
+    timeout = LONG_TIMEOUT if long else 2 * TIMEOUT
     need_kvm()
     with tempfile.TemporaryDirectory() as tmp:
         # bhyve's layout has every BAR placed and decoding from the start.
@@ -258,10 +261,7 @@ def firmware(vmm, rom, mark, smp="1", bhyve=False, timeout=2 * TIMEOUT):
 
 
 def hostile(vmm, rom, long=False, bhyve=False):
-    if long and os.environ.get("BUSMAP_KVM_LONG") != "1":
-        skip("the long hostile run needs BUSMAP_KVM_LONG=1")
-    firmware(vmm, rom, "hostile: survived", bhyve=bhyve,
-             timeout=LONG_TIMEOUT if long else 2 * TIMEOUT)
+    firmware(vmm, rom, "hostile: survived", bhyve=bhyve, long=long)
 
 
 STOP_WORDS = {"halt": r"halt|stop", "triple": r"triple|shutdown|fault|stop"}
@@ -464,7 +464,7 @@ def main(argv):
             if "--smp" in args:
                 smp = args[args.index("--smp") + 1]
                 pos.remove(smp)
-            firmware(pos[0], pos[1], pos[2], smp, "--bhyve" in flags)
+            firmware(pos[0], pos[1], pos[2], smp, "--bhyve" in flags, "--long" in flags)
         elif mode == "qemu-firmware":
             smp = "1"
             if "--smp" in args:
