@@ -71,6 +71,12 @@ void model_print(const struct model *m);
 /* A configuration write through m->method, mirrored in the model; then model_check. */
 void model_write(struct model *m, unsigned dev, u32 reg, unsigned size, u32 value,
                  const char *what);
+/* The same write without the check, for a writer whose readers are other vCPUs. */
+void model_apply(struct model *m, unsigned dev, u32 reg, unsigned size, u32 value);
+/* What must answer at grid point a (1), or 0 when the model cannot say. */
+int model_expect(const struct model *m, u8 io, u64 a, u32 *want);
+/* The read at grid point a: a dword at a + PROBE_IO or a + PROBE_MEM. */
+u32 model_probe_read(u8 io, u64 a);
 /* A BAR register read that must return what the model holds. */
 void model_read_bar(struct model *m, unsigned dev, u32 reg);
 /* Every known address read and compared with the model; a difference fails the run. */
