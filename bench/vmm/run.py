@@ -3,13 +3,15 @@
 """End-to-end exit costs: the same guest on busmap-vmm, on QEMU under KVM and on kvm-floor.
 
 usage: run.py [--build DIR] [--runs R] [--quick] [--n1 N] [--n2 N] [--cases A,B,...]
-              [--json FILE] [--no-qemu]
+              [--json FILE] [--no-qemu] [--instr] [-v]
 
 Every case runs bench.rom (vmm/guests/bench.c) with its case number and iteration count
 patched into the image; the cost of one iteration is (t(N2) - t(N1)) / (N2 - N1), which
 cancels start-up and tear-down. Implementations alternate within each run (the order
 rotates from run to run) and every figure is the median of R runs. The SeaBIOS case is the
-wall time of one boot to a boot sector that exits at once.
+wall time of one boot to a boot sector that exits at once. --instr adds, for busmap-vmm
+and the floor, the user-space instructions per exit counted by callgrind: what the VMM
+itself adds to an exit, free of timing noise (--runs 0 --instr: the counts alone).
 
 Without a usable /dev/kvm the whole benchmark runs inside the nested KVM of
 tests/vmm/nested/run.sh (a Linux guest under QEMU TCG): figures there are those of a
@@ -174,6 +176,9 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--no-qemu", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run's times")
+    ap.add_argument("--instr", action="store_true",
+                    help="also count user-space instructions per exit under callgrind "
+                         "(busmap-vmm and kvm-floor)")
     a = ap.parse_args()
     global VERBOSE
     VERBOSE = a.verbose
@@ -181,8 +186,8 @@ def main():
     n1 = a.n1 or (500 if a.quick else 1000)
     n2 = a.n2 or (5500 if a.quick else 21000)
     runs = 3 if a.quick else a.runs
-    if not 0 < n1 < n2 or runs < 1:
-        sys.exit("run.py: needs 0 < --n1 < --n2 and --runs >= 1")
+    if not 0 < n1 < n2 or runs < 0 or (runs == 0 and not a.instr):
+        sys.exit("run.py: needs 0 < --n1 < --n2, and --runs >= 1 (0 only with --instr)")
     cases = [c for c in a.cases.split(",") if c]
     unknown = [c for c in cases if c not in CASES]
     if unknown:
@@ -217,9 +222,11 @@ def main():
             number, vcpus, exits, what = CASES[name]
             print(f"== {name}: {what}", flush=True)
             if name == "seabios-boot":
-                res = seabios_case(paths, impls, runs, tmp)
+                res = seabios_case(paths, impls, runs, tmp) if runs else []
             else:
                 res = exit_case(paths, impls, runs, tmp, name, number, vcpus, exits, n1, n2)
+                if a.instr:
+                    count_case(paths, res, tmp, number, vcpus, exits)
             for r in res:
                 if r.get("error"):
                     failures += 1
@@ -293,6 +300,44 @@ def exit_case(paths, impls, runs, tmp, name, number, vcpus, exits, n1, n2):
     return out
 
 
+CALLGRIND_N = (200, 1200)
+
+
+def count_case(paths, res, tmp, number, vcpus, exits):
+    """User-space instructions per exit: callgrind's totals of the whole process (every
+    thread) at two iteration counts. The guest runs in KVM, so only the VMM's own work
+    is counted, free of the timing noise of a shared (or emulated) machine."""
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        print("   instructions: valgrind is not installed")
+        return
+    n1, n2 = CALLGRIND_N
+    for r in res:
+        impl = r["implementation"]
+        if impl == "qemu":
+            continue  # its start-up alone takes minutes under callgrind
+        ir = {}
+        for n in (n1, n2):
+            rom = patched_rom(paths["rom"], tmp, number, n, vcpus)
+            out = os.path.join(tmp, "callgrind.out")
+            cmd = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}",
+                   "--dump-instr=no", "--compress-strings=no"]
+            try:
+                timed(cmd + commands(impl, paths, rom, vcpus), 1200)
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                print(f"   instructions, {impl}: {e}")
+                break
+            with open(out) as f:
+                for line in f:
+                    if line.startswith(("summary:", "totals:")):
+                        ir[n] = int(line.split()[1])
+                        break
+        if len(ir) == 2:
+            r["instructions_per_exit"] = round((ir[n2] - ir[n1]) / (n2 - n1) / exits / vcpus)
+            print(f"   {impl}: {r['instructions_per_exit']} user-space instructions per exit",
+                  flush=True)
+
+
 def seabios_case(paths, impls, runs, tmp):
     """Wall time of one boot: process start to the boot sector's verdict."""
     need = [SEABIOS, paths["bootdisk"], paths["bootsect"]]
@@ -347,20 +392,23 @@ def table(results, n1, n2, runs):
           f"per exit and per vCPU; user/sys: the process's CPU time per exit. "
           f"seabios-boot: one boot, ms.")
     print(f"{'case':<17} {'implementation':<14} {'vcpus':>5} {'ns/exit':>9} {'/floor':>6} "
-          f"{'/qemu':>6} {'user ns':>8} {'sys ns':>8} {'min..max ns/exit':>18}")
+          f"{'/qemu':>6} {'user ns':>8} {'sys ns':>8} {'min..max ns/exit':>18} "
+          f"{'instr/exit':>10}")
     for r in results:
         head = f"{r['case']:<17} {r['implementation']:<14} {r['vcpus']:>5}"
-        if r.get("ns_per_op") is None:
-            print(f"{head} {'failed':>9}")
-            continue
-        if r["case"] == "seabios-boot":
+        instr = f"{fmt(r.get('instructions_per_exit'), 'd'):>10}"
+        if r["case"] == "seabios-boot" and r.get("ns_per_op") is not None:
             print(f"{head} {r['ns_per_op'] / 1e6:>7.0f}ms {'-':>6} "
                   f"{fmt(ratio(results, r, 'qemu'), '.2f'):>6}")
-            continue
-        spread = f"{r['ns_per_exit_min']:.0f}..{r['ns_per_exit_max']:.0f}"
-        print(f"{head} {r['ns_per_exit']:>9.0f} {fmt(ratio(results, r, 'kvm-floor'), '.2f'):>6} "
-              f"{fmt(ratio(results, r, 'qemu'), '.2f'):>6} {r['user_ns_per_exit']:>8.0f} "
-              f"{r['sys_ns_per_exit']:>8.0f} {spread:>18}")
+        elif r.get("ns_per_op") is None:
+            what = "failed" if r.get("error") else "-"
+            print(f"{head} {what:>9} {'-':>6} {'-':>6} {'-':>8} {'-':>8} {'-':>18} {instr}")
+        else:
+            spread = f"{r['ns_per_exit_min']:.0f}..{r['ns_per_exit_max']:.0f}"
+            print(f"{head} {r['ns_per_exit']:>9.0f} "
+                  f"{fmt(ratio(results, r, 'kvm-floor'), '.2f'):>6} "
+                  f"{fmt(ratio(results, r, 'qemu'), '.2f'):>6} {r['user_ns_per_exit']:>8.0f} "
+                  f"{r['sys_ns_per_exit']:>8.0f} {spread:>18} {instr}")
     targets(results)
 
 
@@ -369,7 +417,7 @@ def targets(results):
     2 vCPUs a per-vCPU cost within 1.1x of one vCPU's."""
     print()
     for r in results:
-        if r["implementation"] != "busmap-vmm" or r.get("ns_per_op") is None:
+        if r["implementation"] != "busmap-vmm" or r["case"] == "seabios-boot":
             continue
         notes = []
         f, q = ratio(results, r, "kvm-floor"), ratio(results, r, "qemu")
@@ -377,6 +425,11 @@ def targets(results):
             notes.append(f"{f:.2f}x the floor ({'met' if f <= 1.05 else 'NOT met'}: <= 1.05)")
         if q is not None:
             notes.append(f"{q:.2f}x QEMU ({'met' if q < 1 else 'NOT met'}: < 1)")
+        fi = [o for o in results if o["case"] == r["case"] and
+              o["implementation"] == "kvm-floor" and o.get("instructions_per_exit")]
+        if r.get("instructions_per_exit") and fi:
+            notes.append(f"{r['instructions_per_exit'] - fi[0]['instructions_per_exit']} "
+                         f"user-space instructions per exit more than the floor")
         print(f"target {r['case']}: " + "; ".join(notes))
     one = {r["implementation"]: r for r in results
            if r["case"] == "mmio-read" and r.get("ns_per_exit")}
