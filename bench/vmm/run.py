@@ -19,7 +19,6 @@ software-emulated CPU and only comparable within one run.
 Exit status: 0, 1 when a guest gave a wrong status, 77 when no KVM can be had.
 """
 import argparse
-import fcntl
 import json
 import os
 import shutil
@@ -30,10 +29,13 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tests", "vmm", "kvm"))
+from kvmtest import kvm_problem  # noqa: E402  (the same test of /dev/kvm as the tests)
+
 SKIP = 77
 PASS = 3  # isa-debug-exit verdict 1
 SEABIOS = "/usr/share/seabios/bios.bin"
-KVM_GET_API_VERSION = 0xAE00
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.normpath(os.path.join(HERE, "..", ".."))
 NESTED = os.path.join(SOURCE, "tests", "vmm", "nested", "run.sh")
@@ -55,20 +57,6 @@ CASES = {
     "mmio-read-2vcpu": (3, 2, 1, "byte read from the memory BAR on each of 2 vCPUs at once"),
     "seabios-boot": (0, 1, 0, "SeaBIOS to a boot sector that exits at once (wall time)"),
 }
-
-
-def kvm_problem():
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    except OSError as e:
-        return f"/dev/kvm: {e.strerror}"
-    try:
-        version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
-    except OSError as e:
-        return f"KVM_GET_API_VERSION: {e.strerror}"
-    finally:
-        os.close(fd)
-    return None if version == 12 else f"KVM API version {version}, not 12"
 
 
 def need_kvm(build):
@@ -243,39 +231,46 @@ def main():
     return 1 if failures else 0
 
 
-def rotations(impls, runs):
-    """Each run's order: every implementation once, the first one changing from run to run,
-    so that none always starts on a machine the previous one left busy."""
+def alternate(impls, runs, measure, show, unit):
+    """Runs measure(impl) for every implementation in each of the runs, the first one
+    changing from run to run so that none always starts on a machine the previous one left
+    busy. Returns the samples and the first error of each implementation, which then
+    sits out the remaining runs."""
+    samples = {impl: [] for impl in impls}
+    errors = {}
     for run in range(runs):
         k = run % len(impls)
-        yield run, impls[k:] + impls[:k]
+        line = []
+        for impl in impls[k:] + impls[:k]:
+            if impl in errors:
+                continue
+            try:
+                samples[impl].append(measure(impl))
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                errors[impl] = str(e)
+                continue
+            line.append(f"{impl} {show(samples[impl][-1]):.1f}")
+        print(f"   run {run + 1}: {unit}: " + ", ".join(line), flush=True)
+    return samples, errors
 
 
 def exit_case(paths, impls, runs, tmp, name, number, vcpus, exits, n1, n2):
     """Per-iteration wall, user and system time, one (t(N2) - t(N1)) difference per run;
     medians over the runs."""
     roms = {n: patched_rom(paths["rom"], tmp, number, n, vcpus) for n in (n1, n2)}
-    samples = {impl: [] for impl in impls}
-    errors = {}
-    for run, order in rotations(impls, runs):
-        line = []
-        for impl in order:
-            if impl in errors:
-                continue
-            # QEMU's pc has no ECAM; its q35 has one at 0xb0000000, as busmap-vmm does.
-            machine = "q35" if (impl == "qemu" and name == "config-read-ecam") else "pc"
-            try:
-                t = {n: timed(commands(impl, paths, roms[n], vcpus, machine), 120 + n // 100)
-                     for n in (n1, n2)}
-            except (RuntimeError, subprocess.TimeoutExpired) as e:
-                errors[impl] = str(e)
-                continue
-            samples[impl].append([(b - a) / (n2 - n1) for a, b in zip(t[n1], t[n2])])
-            line.append(f"{impl} {samples[impl][-1][0] / exits / 1000:.1f}")
-            if VERBOSE:
-                print(f"   {impl}: t({n1}) {t[n1][0] / 1e6:.1f} ms, t({n2}) "
-                      f"{t[n2][0] / 1e6:.1f} ms", flush=True)
-        print(f"   run {run + 1}: us/exit: " + ", ".join(line), flush=True)
+
+    def measure(impl):
+        # QEMU's pc has no ECAM; its q35 has one at 0xb0000000, as busmap-vmm does.
+        machine = "q35" if (impl == "qemu" and name == "config-read-ecam") else "pc"
+        t = {n: timed(commands(impl, paths, roms[n], vcpus, machine), 120 + n // 100)
+             for n in (n1, n2)}
+        if VERBOSE:
+            print(f"   {impl}: t({n1}) {t[n1][0] / 1e6:.1f} ms, t({n2}) "
+                  f"{t[n2][0] / 1e6:.1f} ms", flush=True)
+        return [(b - a) / (n2 - n1) for a, b in zip(t[n1], t[n2])]
+
+    samples, errors = alternate(impls, runs, measure, lambda x: x[0] / exits / 1000,
+                                "us/exit")
     out = []
     for impl in impls:
         got = samples[impl]
@@ -348,20 +343,9 @@ def seabios_case(paths, impls, runs, tmp):
     disk = boot_disk(paths["bootdisk"], paths["bootsect"], tmp)
     # The floor has no firmware interface (fw_cfg) and no disk: SeaBIOS cannot boot there.
     impls = [i for i in impls if i != "kvm-floor"]
-    samples = {impl: [] for impl in impls}
-    errors = {}
-    for run, order in rotations(impls, runs):
-        line = []
-        for impl in order:
-            if impl in errors:
-                continue
-            try:
-                samples[impl].append(timed(commands(impl, paths, SEABIOS, 1, disk=disk), 300))
-            except (RuntimeError, subprocess.TimeoutExpired) as e:
-                errors[impl] = str(e)
-                continue
-            line.append(f"{impl} {samples[impl][-1][0] / 1e6:.0f}")
-        print(f"   run {run + 1}: ms: " + ", ".join(line), flush=True)
+    samples, errors = alternate(
+        impls, runs, lambda impl: timed(commands(impl, paths, SEABIOS, 1, disk=disk), 300),
+        lambda x: x[0] / 1e6, "ms")
     out = []
     for impl in impls:
         got = samples[impl]
