@@ -434,65 +434,111 @@ static int unescape(char ch, char *out)
 	return 0;
 }
 
-/* Decodes the quoted console text in place into buf (never longer than the source). */
-static bool console_text(struct cursor *c, char *buf, size_t *len)
+/* UTF-8 for a code point below 0x10000; returns the bytes written (at most 3). */
+static size_t put_utf8(unsigned cp, char *out)
 {
-	size_t n = 0;
-	if (!lit(c, "\""))
-		return false;
-	while (!at_end(c) && *c->p != '"') {
-		char ch = *c->p++;
-		if (ch == '\\') {
-			int hi, lo;
-			if (at_end(c)) {
-				c->why = "an escaped character";
-				return false;
-			}
-			ch = *c->p++;
-			if (ch == 'x') {
-				if (c->end - c->p < 2 || (hi = digit_value(c->p[0], 16)) < 0 ||
-				    (lo = digit_value(c->p[1], 16)) < 0) {
-					c->why = "two hex digits after \\x";
-					return false;
-				}
-				c->p += 2;
-				ch = (char)(hi << 4 | lo);
-			} else if (unescape(ch, &ch)) {
-				c->p--;
-				c->why = "a known escape";
-				return false;
-			}
-		}
-		buf[n++] = ch;
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
 	}
-	if (!lit(c, "\"") || !at_end(c)) {
-		c->why = at_end(c) ? "a closing quote" : "end of line after the closing quote";
-		return false;
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
 	}
-	*len = n;
-	return true;
+	out[0] = (char)(0xe0 | cp >> 12);
+	out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[2] = (char)(0x80 | (cp & 0x3f));
+	return 3;
 }
 
-static int parse_console(struct parser *ps, struct cursor *c, const char *line_start)
+/* The value of n hex digits at p, or -1. */
+static long hex_digits(const char *p, const char *end, unsigned n)
+{
+	long v = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int d = p + i < end ? digit_value(p[i], 16) : -1;
+		if (d < 0)
+			return -1;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
+/*
+ * Decodes one escape after a backslash at c->p into buf; returns the bytes written. C
+ * escapes, \xHH and JSON's \uXXXX are decoded; anything else (an unknown letter, too few
+ * digits, a UTF-16 surrogate) is kept as it was written: the console is an annotation and
+ * never a reason to refuse a trace.
+ */
+static size_t console_escape(struct cursor *c, char *buf)
+{
+	if (at_end(c)) {
+		buf[0] = '\\';
+		return 1;
+	}
+	char ch = *c->p;
+	long v = -1;
+	if (ch == 'x' && (v = hex_digits(c->p + 1, c->end, 2)) >= 0) {
+		c->p += 3;
+		buf[0] = (char)v;
+		return 1;
+	}
+	if (ch == 'u' && (v = hex_digits(c->p + 1, c->end, 4)) >= 0 && (v < 0xd800 || v > 0xdfff)) {
+		c->p += 5;
+		return put_utf8((unsigned)v, buf);
+	}
+	if (ch != 'x' && ch != 'u' && unescape(ch, &buf[0]) == 0) {
+		c->p++;
+		return 1;
+	}
+	buf[0] = '\\';
+	return 1;
+}
+
+/*
+ * Decodes the quoted console text into buf (never longer than the source). A line that
+ * is not one quoted string (no quotes, text after the closing one, no closing one) is
+ * kept whole, as it was written.
+ */
+static void console_text(struct cursor *c, char *buf, size_t *len)
+{
+	struct cursor start = *c;
+	size_t n = 0;
+	if (lit(c, "\"")) {
+		while (!at_end(c) && *c->p != '"') {
+			char ch = *c->p++;
+			if (ch == '\\')
+				n += console_escape(c, buf + n);
+			else
+				buf[n++] = ch;
+		}
+		if (lit(c, "\"") && at_end(c)) {
+			*len = n;
+			return;
+		}
+	}
+	n = (size_t)(start.end - start.p);
+	memcpy(buf, start.p, n);
+	*len = n;
+}
+
+static int parse_console(struct parser *ps, struct cursor *c)
 {
 	struct qemu_trace_event ev = {.kind = QEMU_TRACE_CONSOLE, .cpu = -1};
 	size_t len = 0;
 	char *buf = malloc((size_t)(c->end - c->p) + 1);
 	if (!buf)
 		return qemu_error_set(ps->err, ps->line, -ENOMEM, "out of memory");
-	int ret = 0;
-	if (!(spaces(c) && console_text(c, buf, &len)))
-		ret = qemu_error_set(
-		    ps->err, ps->line, -EBADMSG, "console: expected %s at column %zu",
-		    c->why ? c->why : "end of line", (size_t)(c->p - line_start) + 1);
-	if (!ret) {
-		ret = store_copy(ps->trace->store, buf, len, &ev.text);
-		if (ret == -EFBIG)
-			ret = qemu_error_set(ps->err, ps->line, ret, "more than %zu bytes of text",
-			                     ps->limits.max_text);
-		else if (ret)
-			ret = qemu_error_set(ps->err, ps->line, ret, "out of memory");
-	}
+	while (!at_end(c) && *c->p == ' ')
+		c->p++;
+	console_text(c, buf, &len);
+	int ret = store_copy(ps->trace->store, buf, len, &ev.text);
+	if (ret == -EFBIG)
+		ret = qemu_error_set(ps->err, ps->line, ret, "more than %zu bytes of text",
+		                     ps->limits.max_text);
+	else if (ret)
+		ret = qemu_error_set(ps->err, ps->line, ret, "out of memory");
 	free(buf);
 	if (ret)
 		return ret;
@@ -500,16 +546,16 @@ static int parse_console(struct parser *ps, struct cursor *c, const char *line_s
 	return push(ps, &ev);
 }
 
-static int parse_fold(struct parser *ps, struct cursor *c, const char *line_start)
+/* A fold line that does not parse, or that has no line before it, is a comment like any
+ * other: skipped. */
+static int parse_fold(struct parser *ps, struct cursor *c)
 {
 	uint64_t n;
-	if (!(spaces(c) && number(c, 10, UINT32_MAX, &n) && spaces(c) && lit(c, "more times")))
-		return qemu_error_set(
-		    ps->err, ps->line, -EBADMSG, "repeat: expected %s at column %zu",
-		    c->why ? c->why : "end of line", (size_t)(c->p - line_start) + 1);
-	if (!ps->prev_exists)
-		return qemu_error_set(ps->err, ps->line, -EBADMSG,
-		                      "repeat: no previous line to repeat");
+	if (!(spaces(c) && number(c, 10, UINT32_MAX, &n) && spaces(c) && lit(c, "more times")) ||
+	    !ps->prev_exists) {
+		ps->trace->stats.skipped++;
+		return 0;
+	}
 	if (!ps->prev_is_event)
 		return 0; /* it repeats a line that was skipped */
 	struct qemu_trace_event *ev = &ps->trace->events[ps->prev_event];
@@ -525,16 +571,16 @@ static int parse_fold(struct parser *ps, struct cursor *c, const char *line_star
 }
 
 /* Comments other than console and fold lines are not lines of the trace: a fold after
- * one still repeats the line before it. */
-static int parse_comment(struct parser *ps, struct cursor *c, const char *line_start)
+ * one still repeats the line before it. Whatever a comment holds, it is never an error. */
+static int parse_comment(struct parser *ps, struct cursor *c)
 {
 	if (lit(c, "# console:")) {
 		ps->prev_exists = true;
 		ps->prev_is_event = false;
-		return parse_console(ps, c, line_start);
+		return parse_console(ps, c);
 	}
 	if (lit(c, "# previous line repeated"))
-		return parse_fold(ps, c, line_start);
+		return parse_fold(ps, c);
 	ps->trace->stats.skipped++;
 	return 0;
 }
@@ -577,13 +623,15 @@ static int check_bytes(struct parser *ps, const char *s, size_t len)
 
 static int parse_line(struct parser *ps, const char *s, size_t len)
 {
-	int ret = check_bytes(ps, s, len);
-	if (ret)
-		return ret;
 	struct cursor c = {.p = s, .end = s + len};
 	skip_stamp(&c);
 	if (!at_end(&c) && *c.p == '#')
-		return parse_comment(ps, &c, s);
+		return parse_comment(ps, &c);
+	if (memchr(s, '\0', len))
+		return qemu_error_set(ps->err, ps->line, -EBADMSG, "NUL byte: not a text log");
+	int ret = check_bytes(ps, s, len);
+	if (ret)
+		return ret;
 	ps->prev_exists = true;
 	ps->prev_is_event = false;
 	const char *name;
@@ -813,11 +861,6 @@ static int parse_stream(FILE *in, struct parser *ps)
 	while ((ret = read_line(in, &lb, ps->limits.max_line)) > 0) {
 		ps->line++;
 		ps->trace->stats.lines++;
-		if (memchr(lb.data, '\0', lb.len)) {
-			ret =
-			    qemu_error_set(ps->err, ps->line, -EBADMSG, "NUL byte: not a text log");
-			break;
-		}
 		ret = parse_line(ps, lb.data, lb.len);
 		if (ret)
 			break;

@@ -11,7 +11,11 @@
  *   # previous line repeated N more times (...)
  * Other trace events and other "#" comments are skipped. A line that names one of the events
  * above but does not parse, a line with control bytes, or one longer than the limit, is an
- * error reported with its line number.
+ * error reported with its line number. Comment lines are never errors (but for the limits,
+ * and a fold count that passes 2^32): console text is decoded from C escapes, \xHH and
+ * JSON's \uXXXX, other escapes are kept as written, and a console line that is not one
+ * quoted string is kept whole; a fold line that does not parse, or has no line before it,
+ * is skipped.
  *
  * pci_cfg_* lines carry no access width. It is taken from the configuration-space access
  * that QEMU traced around it (memory_region_ops_* on "pci-conf-data" or "pcie-mmcfg-mmio":
