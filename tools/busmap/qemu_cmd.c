@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -56,6 +57,8 @@ static FILE *open_log(const char *path, pid_t *pid)
 		dup2(fds[1], STDOUT_FILENO);
 		close(fds[0]);
 		close(fds[1]);
+		/* When the parser stops early, gzip is to die quietly of the closed pipe. */
+		signal(SIGPIPE, SIG_DFL);
 		execlp("gzip", "gzip", "-dc", "--", path, (char *)NULL);
 		_exit(127);
 	}
@@ -70,17 +73,24 @@ static FILE *open_log(const char *path, pid_t *pid)
 	return f;
 }
 
-/* Closes the stream; false when the decompressor failed. */
-static bool close_log(FILE *f, pid_t pid)
+enum unpacked { UNPACKED, GZIP_MISSING, GZIP_FAILED };
+
+/* Closes the stream and says how the decompressor ended. One that died of the pipe
+ * closing did not fail: the parser stopped reading, and has said why. */
+static enum unpacked close_log(FILE *f, pid_t pid)
 {
 	if (f != stdin)
 		fclose(f);
 	if (!pid)
-		return true;
+		return UNPACKED;
 	int status;
 	if (waitpid(pid, &status, 0) != pid)
-		return false;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		return GZIP_FAILED;
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE)
+		return UNPACKED;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		return GZIP_MISSING;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? UNPACKED : GZIP_FAILED;
 }
 
 static int read_trace(struct trace_run *s)
@@ -94,12 +104,13 @@ static int read_trace(struct trace_run *s)
 	}
 	struct qemu_error err = {0};
 	int r = qemu_trace_parse(f, NULL, &s->trace, &err);
-	bool unpacked = close_log(f, pid);
-	if (!unpacked) {
-		fprintf(o->err,
-		        "%s: error: \"gzip -dc\" failed (is gzip installed? a gunzipped log "
-		        "works too)\n",
-		        o->log);
+	enum unpacked unpacked = close_log(f, pid);
+	/* What gzip gave was not the file's whole text: whatever the parser made of it, the
+	 * fault is gzip's (or the file's). */
+	if (unpacked != UNPACKED) {
+		fprintf(o->err, "%s: error: %s (a gunzipped log works too)\n", o->log,
+		        unpacked == GZIP_MISSING ? "cannot run \"gzip -dc\" (is gzip installed?)"
+		                                 : "\"gzip -dc\" failed: not a whole gzip file");
 		return 2;
 	}
 	if (r) {
