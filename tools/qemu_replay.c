@@ -9,6 +9,9 @@
 #define HEADER_BYTES 0x40
 #define NUM_SLOTS    9 /* BAR registers 0x10..0x24, then 0x30 and 0x38 */
 #define NO_DEVICE    (-1)
+#define ROOT_BUS     (-1) /* the bus node of the root bus: no bridge leads there */
+#define NO_ROUTE     (-2) /* no bridge leads to the number */
+#define BUS_REGS     0x18 /* primary, secondary and subordinate bus numbers */
 
 /* ---- per-device inference state ---- */
 
@@ -22,6 +25,15 @@ struct device {
 	uint32_t mask[NUM_SLOTS];
 	unsigned mask_line[NUM_SLOTS];
 	bool secondary_known;
+	/* Bridges: the read-only low nibbles of the I/O and prefetchable windows, from any
+	 * read (a probe may write them before the first read): 1 is 32 or 64 bits. */
+	bool io32, pref64;
+	/* Where it is: behind which bridge (a device index, or ROOT_BUS) at which devfn. */
+	int32_t parent;
+	uint8_t devfn;
+	uint8_t bus_regs[3]; /* bridges: primary, secondary, subordinate as the trace left them */
+	uint16_t bdf;        /* during the replay: the number that reached it last */
+	int32_t *children;   /* bridges: device index per devfn behind it, or NULL */
 	/* Current map, per BAR: busmap's (from the observer) and QEMU's (from the trace). */
 	bool q_mapped[BM_PCI_ROM + 1];
 	uint64_t bm_order[BM_PCI_ROM + 1], q_order[BM_PCI_ROM + 1];
@@ -39,7 +51,14 @@ struct qemu_replay {
 	struct device *devs;
 	struct qemu_replay_device *pub; /* copy handed out by qemu_replay_devices */
 	size_t ndevs, capacity;
-	int32_t *by_bdf; /* 65536 entries: device index or NO_DEVICE */
+	/* Functions are told apart by where they are, not by the bus number that reaches
+	 * them, which bridges may change: the root's functions by devfn, each bridge's in
+	 * its own table. route[n] is the bus node number n leads to now (a bridge's index,
+	 * ROOT_BUS or NO_ROUTE), valid where route_known says so. */
+	int32_t root_children[256];
+	int32_t route[256];
+	bool route_known[256];
+	int32_t *ev_dev; /* per trace event: its device index, or NO_DEVICE */
 	bm_system *sys;
 	bm_space *mem, *io;
 	bm_pci_host *host;
@@ -52,32 +71,120 @@ struct qemu_replay {
 	struct qemu_replay_result result;
 };
 
-static struct device *device_at(struct qemu_replay *r, uint16_t bdf)
+static bool is_bridge(const struct device *d)
 {
-	int32_t i = r->by_bdf[bdf];
-	return i == NO_DEVICE ? NULL : &r->devs[i];
+	return (d->init_known >> 0x0e & 1) && (d->init[0x0e] & 0x7f) == 1;
 }
 
-static struct device *device_get(struct qemu_replay *r, const struct qemu_trace_event *e)
+/* The bus node that bus number n leads to, following the bridges' numbers as they are
+ * now, as QEMU routes configuration cycles: from the root, into the first bridge (in
+ * devfn order) whose secondary bus is n or whose range holds it. */
+static int32_t route_walk(const struct qemu_replay *r, unsigned n)
 {
-	struct device *d = device_at(r, e->bdf);
-	if (d)
-		return d;
+	const int32_t *children = r->root_children;
+	int32_t node = ROOT_BUS;
+	if (n == 0)
+		return ROOT_BUS;
+	for (unsigned depth = 0; depth < 256; depth++) {
+		int32_t next = NO_ROUTE;
+		for (unsigned devfn = 0; children && devfn < 256 && next == NO_ROUTE; devfn++) {
+			int32_t i = children[devfn];
+			if (i == NO_DEVICE || !is_bridge(&r->devs[i]))
+				continue;
+			const uint8_t *b = r->devs[i].bus_regs;
+			if (b[1] == n)
+				return i;
+			if (b[1] < n && n <= b[2])
+				next = i;
+		}
+		if (next == NO_ROUTE)
+			return NO_ROUTE;
+		node = next;
+		children = r->devs[node].children;
+	}
+	return NO_ROUTE;
+}
+
+static int32_t route(struct qemu_replay *r, unsigned n)
+{
+	if (!r->route_known[n]) {
+		r->route[n] = route_walk(r, n);
+		r->route_known[n] = true;
+	}
+	return r->route[n];
+}
+
+static int32_t *children_of(struct qemu_replay *r, int32_t node)
+{
+	if (node == ROOT_BUS)
+		return r->root_children;
+	struct device *d = &r->devs[node];
+	if (!d->children) {
+		d->children = malloc(256 * sizeof(*d->children));
+		if (d->children)
+			for (unsigned i = 0; i < 256; i++)
+				d->children[i] = NO_DEVICE;
+	}
+	return d->children;
+}
+
+/* The device an event reaches (made on first sight), as the trace's bus numbers lead to
+ * it when the event happens. */
+static int device_get(struct qemu_replay *r, const struct qemu_trace_event *e, int32_t *out,
+                      struct qemu_error *err)
+{
+	int32_t node = route(r, QEMU_TRACE_BUS(e->bdf));
+	if (node == NO_ROUTE)
+		return qemu_error_set(err, e->line, -EBADMSG,
+		                      "no bridge in the trace leads to bus %u then",
+		                      QEMU_TRACE_BUS(e->bdf));
+	int32_t *children = children_of(r, node);
+	if (!children)
+		return qemu_error_set(err, e->line, -ENOMEM, "out of memory");
+	unsigned devfn = e->bdf & 0xff;
+	if (children[devfn] != NO_DEVICE) {
+		*out = children[devfn];
+		return 0;
+	}
 	if (r->ndevs == r->capacity) {
 		size_t cap = r->capacity ? r->capacity * 2 : 16;
 		struct device *devs = realloc(r->devs, cap * sizeof(*devs));
 		if (!devs)
-			return NULL;
+			return qemu_error_set(err, e->line, -ENOMEM, "out of memory");
 		r->devs = devs;
 		r->capacity = cap;
 	}
-	d = &r->devs[r->ndevs];
+	struct device *d = &r->devs[r->ndevs];
 	memset(d, 0, sizeof(*d));
 	d->pub.bdf = e->bdf;
 	d->pub.name = e->text;
 	d->pub.first_line = e->line;
-	r->by_bdf[e->bdf] = (int32_t)r->ndevs++;
-	return d;
+	d->parent = node;
+	d->devfn = (uint8_t)devfn;
+	d->bdf = e->bdf;
+	children[devfn] = (int32_t)r->ndevs;
+	*out = (int32_t)r->ndevs++;
+	return 0;
+}
+
+/* Bytes of the bus-number registers an access covers: the shadow follows reads (a trace
+ * may start after they were set) and writes. The routes change when a bridge's do. */
+static void note_bus_regs(struct qemu_replay *r, struct device *d, const struct qemu_trace_event *e)
+{
+	bool changed = false;
+	for (unsigned i = 0; i < e->width; i++) {
+		unsigned b = e->reg + i;
+		if (b < BUS_REGS || b >= BUS_REGS + 3)
+			continue;
+		uint8_t v = (uint8_t)(e->value >> (8 * i));
+		changed |= d->bus_regs[b - BUS_REGS] != v;
+		d->bus_regs[b - BUS_REGS] = v;
+	}
+	/* A function becomes a bridge to the routes when its header type is read. */
+	if (e->kind == QEMU_TRACE_CFG_READ && e->reg <= 0x0e && e->reg + e->width > 0x0e)
+		changed = true;
+	if (changed && is_bridge(d))
+		memset(r->route_known, 0, sizeof(r->route_known));
 }
 
 /* Slot of the BAR register at reg, or -1. */
@@ -108,6 +215,13 @@ static void note_read(struct device *d, const struct qemu_trace_event *e)
 			continue;
 		d->init[b] = (uint8_t)(e->value >> (8 * i));
 		d->init_known |= (uint64_t)1 << b;
+	}
+	for (unsigned i = 0; i < e->width; i++) {
+		unsigned b = e->reg + i, nibble = (unsigned)(e->value >> (8 * i)) & 0xf;
+		if (b == 0x1c || b == 0x1d)
+			d->io32 = nibble == 1;
+		if (b == 0x24 || b == 0x26)
+			d->pref64 = nibble == 1;
 	}
 	int s = slot_of(e->reg);
 	if (s >= 0 && e->width == 4 && d->probing[s] && !d->have_mask[s]) {
@@ -143,12 +257,14 @@ static int scan_trace(struct qemu_replay *r, struct qemu_error *err)
 	const struct qemu_trace *t = r->trace;
 	for (size_t i = 0; i < t->count; i++) {
 		const struct qemu_trace_event *e = &t->events[i];
+		r->ev_dev[i] = NO_DEVICE;
 		if (e->kind != QEMU_TRACE_CFG_READ && e->kind != QEMU_TRACE_CFG_WRITE &&
 		    e->kind != QEMU_TRACE_MAP_ADD && e->kind != QEMU_TRACE_MAP_DEL)
 			continue;
-		struct device *d = device_get(r, e);
-		if (!d)
-			return qemu_error_set(err, e->line, -ENOMEM, "out of memory");
+		int ret = device_get(r, e, &r->ev_dev[i], err);
+		if (ret)
+			return ret;
+		struct device *d = &r->devs[r->ev_dev[i]];
 		if (e->kind == QEMU_TRACE_CFG_READ) {
 			note_read(d, e);
 			if (e->reg >= 0x100)
@@ -156,6 +272,8 @@ static int scan_trace(struct qemu_replay *r, struct qemu_error *err)
 		} else if (e->kind == QEMU_TRACE_CFG_WRITE) {
 			note_write(d, e);
 		}
+		if (e->kind == QEMU_TRACE_CFG_READ || e->kind == QEMU_TRACE_CFG_WRITE)
+			note_bus_regs(r, d, e);
 	}
 	return 0;
 }
@@ -270,7 +388,7 @@ static int check_mapped_bars(struct qemu_replay *r, struct qemu_error *err)
 		const struct qemu_trace_event *e = &t->events[i];
 		if (e->kind != QEMU_TRACE_MAP_ADD && e->kind != QEMU_TRACE_MAP_DEL)
 			continue;
-		const struct device *d = device_at(r, e->bdf);
+		const struct device *d = &r->devs[r->ev_dev[i]];
 		const struct qemu_replay_bar_layout *b = &d->pub.bars[e->bar];
 		if (b->type == BM_PCI_BAR_NONE)
 			return qemu_error_set(
@@ -342,33 +460,30 @@ static void fill_desc(struct bm_pci_func_desc *desc, struct device *d)
 	if (p->bars[BM_PCI_ROM].type != BM_PCI_BAR_NONE)
 		fill_bar_desc(&desc->rom, &p->bars[BM_PCI_ROM]);
 	if (bridge) {
-		desc->bridge_io32 = (init_value(d, 0x1c, 1, 0) & 0xf) == 1;
-		desc->bridge_pref64 = (init_value(d, 0x24, 1, 0) & 0xf) == 1;
+		desc->bridge_io32 = d->io32;
+		desc->bridge_pref64 = d->pref64;
+		desc->secondary_bus = (uint8_t)init_value(d, 0x19, 1, 0);
+		desc->subordinate_bus = (uint8_t)init_value(d, 0x1a, 1, 0);
 	}
 	desc->opaque = d;
 }
 
-/* The bus a trace bus number stands for: the root, or behind the bridge the trace set to
- * lead there. */
-static bm_pci_bus *bus_for(struct qemu_replay *r, unsigned number)
-{
-	if (number == 0)
-		return bm_pci_host_root_bus(r->host);
-	for (size_t i = 0; i < r->ndevs; i++) {
-		struct device *d = &r->devs[i];
-		if (d->func && bm_pci_func_is_bridge(d->func) && d->secondary_known &&
-		    d->pub.secondary_bus == number)
-			return bm_pci_func_secondary_bus(d->func);
-	}
-	return NULL;
-}
-
-static int create_function(bm_pci_bus *bus, struct device *d, struct qemu_error *err)
+static int create_function(struct qemu_replay *r, struct device *d, struct qemu_error *err)
 {
 	struct bm_pci_func_desc desc;
 	fill_desc(&desc, d);
 	uint16_t bdf = d->pub.bdf;
-	int ret = bm_pci_func_new(bus, QEMU_TRACE_DEV(bdf), QEMU_TRACE_FN(bdf), &desc, &d->func);
+	bm_pci_bus *bus = d->parent == ROOT_BUS
+	                      ? bm_pci_host_root_bus(r->host)
+	                      : bm_pci_func_secondary_bus(r->devs[d->parent].func);
+	int ret =
+	    bus ? bm_pci_func_new(bus, d->devfn >> 3, d->devfn & 7, &desc, &d->func) : -EINVAL;
+	/* Window registers reset to what the bridge model chose (QEMU's root ports: base above
+	 * limit, nothing forwarded); the trace's first reads say what, and the guest could
+	 * have written the same. */
+	for (unsigned b = 0x1c; !ret && desc.header == BM_PCI_HEADER_BRIDGE && b < 0x30; b++)
+		if (b != 0x1e && b != 0x1f && (d->init_known >> b & 1))
+			ret = bm_pci_func_cfg_write(d->func, b, 1, d->init[b]);
 	/* A layout no function can have (the PCI layer says -EINVAL) is the trace's fault. */
 	if (ret)
 		return qemu_error_set(err, d->pub.first_line, ret == -ENOMEM ? ret : -EBADMSG,
@@ -378,25 +493,13 @@ static int create_function(bm_pci_bus *bus, struct device *d, struct qemu_error 
 	return 0;
 }
 
+/* In the order the trace met them: a bridge is met before what lies behind it. */
 static int create_functions(struct qemu_replay *r, struct qemu_error *err)
 {
-	/* Bus by bus in number order, so each bridge exists before what lies behind it. */
-	for (unsigned number = 0; number < 256; number++) {
-		bm_pci_bus *bus = NULL;
-		for (size_t i = 0; i < r->ndevs; i++) {
-			struct device *d = &r->devs[i];
-			if (QEMU_TRACE_BUS(d->pub.bdf) != number)
-				continue;
-			if (!bus)
-				bus = bus_for(r, number);
-			if (!bus)
-				return qemu_error_set(err, d->pub.first_line, -EBADMSG,
-				                      "no bridge in the trace leads to bus %u",
-				                      number);
-			int ret = create_function(bus, d, err);
-			if (ret)
-				return ret;
-		}
+	for (size_t i = 0; i < r->ndevs; i++) {
+		int ret = create_function(r, &r->devs[i], err);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -451,9 +554,11 @@ void qemu_replay_free(struct qemu_replay *r)
 	bm_system_free(r->sys);
 	free(r->got.ev);
 	free(r->want.ev);
+	for (size_t i = 0; i < r->ndevs; i++)
+		free(r->devs[i].children);
 	free(r->devs);
 	free(r->pub);
-	free(r->by_bdf);
+	free(r->ev_dev);
 	free(r);
 }
 
@@ -471,13 +576,13 @@ int qemu_replay_new(const struct qemu_trace *trace, const struct qemu_replay_opt
 	r->trace = trace;
 	if (opt)
 		r->opt = *opt;
-	r->by_bdf = malloc(65536 * sizeof(*r->by_bdf));
-	if (!r->by_bdf) {
+	r->ev_dev = malloc((trace->count ? trace->count : 1) * sizeof(*r->ev_dev));
+	if (!r->ev_dev) {
 		free(r);
 		return qemu_error_set(err, 0, -ENOMEM, "out of memory");
 	}
-	for (size_t i = 0; i < 65536; i++)
-		r->by_bdf[i] = NO_DEVICE;
+	for (size_t i = 0; i < 256; i++)
+		r->root_children[i] = NO_DEVICE;
 	int ret = infer(r, err);
 	if (!ret)
 		ret = build_host(r, err);
@@ -525,9 +630,11 @@ static void record_divergence(struct qemu_replay *r, unsigned write_line,
 	res->divergences++;
 }
 
-static void apply_qemu_event(struct qemu_replay *r, const struct qemu_trace_event *e)
+static void apply_qemu_event(struct qemu_replay *r, size_t i)
 {
-	struct device *d = device_at(r, e->bdf);
+	const struct qemu_trace_event *e = &r->trace->events[i];
+	struct device *d = &r->devs[r->ev_dev[i]];
+	d->bdf = e->bdf;
 	bool add = e->kind == QEMU_TRACE_MAP_ADD;
 	d->q_mapped[e->bar] = add;
 	if (add) {
@@ -564,14 +671,31 @@ static size_t take_qemu_events(struct qemu_replay *r, size_t from)
 		struct qemu_replay_map_event ev = qemu_event(e);
 		if (list_push(&r->want, &ev))
 			r->observer_oom = true;
-		apply_qemu_event(r, e);
+		apply_qemu_event(r, j);
 	}
 	return j;
+}
+
+/* The function busmap routes the access to must be the one QEMU's bridges led it to. */
+static int check_route(struct qemu_replay *r, size_t i, struct qemu_error *err)
+{
+	const struct qemu_trace_event *e = &r->trace->events[i];
+	struct device *d = &r->devs[r->ev_dev[i]];
+	d->bdf = e->bdf;
+	if (bm_pci_func_find(r->host, QEMU_TRACE_BUS(e->bdf), QEMU_TRACE_DEV(e->bdf),
+	                     QEMU_TRACE_FN(e->bdf)) == d->func)
+		return 0;
+	return qemu_error_set(
+	    err, e->line, -EXDEV, "busmap's bridges do not lead %02x:%02x.%x to %s as QEMU's did",
+	    QEMU_TRACE_BUS(e->bdf), QEMU_TRACE_DEV(e->bdf), QEMU_TRACE_FN(e->bdf), d->pub.name);
 }
 
 static int replay_write(struct qemu_replay *r, size_t i, struct qemu_error *err)
 {
 	const struct qemu_trace_event *e = &r->trace->events[i];
+	int route_ret = check_route(r, i, err);
+	if (route_ret)
+		return route_ret;
 	r->got.n = 0;
 	r->current_line = e->line;
 	/* Writing a register again with the same value changes nothing more (plain storage,
@@ -660,13 +784,16 @@ static int replay_read(struct qemu_replay *r, size_t i, struct qemu_error *err)
 {
 	const struct qemu_trace_event *e = &r->trace->events[i];
 	uint32_t v = 0;
-	int ret = bm_pci_cfg_read(r->host, QEMU_TRACE_BUS(e->bdf), QEMU_TRACE_DEV(e->bdf),
-	                          QEMU_TRACE_FN(e->bdf), e->reg, e->width, &v);
+	int ret = check_route(r, i, err);
+	if (ret)
+		return ret;
+	ret = bm_pci_cfg_read(r->host, QEMU_TRACE_BUS(e->bdf), QEMU_TRACE_DEV(e->bdf),
+	                      QEMU_TRACE_FN(e->bdf), e->reg, e->width, &v);
 	if (ret)
 		return qemu_error_set(err, e->line, ret, "busmap refused the read: error %d", ret);
 	r->result.reads += e->repeat;
 	if (!r->opt.no_read_checks)
-		check_read(r, device_at(r, e->bdf), e, v);
+		check_read(r, &r->devs[r->ev_dev[i]], e, v);
 	r->pos = i + 1;
 	return 0;
 }
@@ -703,7 +830,7 @@ int qemu_replay_run(struct qemu_replay *r, unsigned until_line, struct qemu_erro
 		case QEMU_TRACE_MAP_DEL: {
 			/* A mapping no configuration write explains. */
 			struct qemu_replay_map_event ev = qemu_event(e);
-			apply_qemu_event(r, e);
+			apply_qemu_event(r, i);
 			record_divergence(r, e->line, &ev, 1, NULL, 0);
 			r->pos = i + 1;
 			break;
@@ -728,6 +855,15 @@ const struct qemu_replay_device *qemu_replay_devices(const struct qemu_replay *r
 	if (count)
 		*count = r ? r->ndevs : 0;
 	return r ? r->pub : NULL;
+}
+
+const struct qemu_replay_device *qemu_replay_device_of(const struct qemu_replay *r,
+                                                       const bm_pci_func *f)
+{
+	const struct device *d = f ? bm_pci_func_opaque(f) : NULL;
+	if (!r || !d || d < r->devs || d >= r->devs + r->ndevs)
+		return NULL;
+	return &r->pub[d - r->devs];
 }
 
 bm_pci_host *qemu_replay_host(const struct qemu_replay *r)
@@ -766,7 +902,7 @@ static int map_of(const struct qemu_replay *r, bool qemu, struct qemu_replay_bar
 		for (unsigned b = 0; b <= BM_PCI_ROM; b++) {
 			struct qemu_replay_bar *o = &bars[n];
 			*o = (struct qemu_replay_bar){
-			    .bdf = d->pub.bdf,
+			    .bdf = d->bdf,
 			    .bar = b,
 			    .io = d->pub.bars[b].type == BM_PCI_BAR_IO,
 			};

@@ -15,8 +15,13 @@
  *   64-bit BAR takes the next register as its upper half, whose own read-back extends the
  *   size (all ones when it was not probed). The ROM is register 0x30 (0x38 for a bridge)
  *   and BAR index 6;
- * - header type 1 functions become PCI-to-PCI bridges with BARs 0 and 1, and a function
- *   on bus N > 0 is placed behind the bridge whose secondary bus the trace set to N;
+ * - header type 1 functions become PCI-to-PCI bridges with BARs 0 and 1 (their window
+ *   registers and bus numbers start as the trace first read them);
+ * - a function is where it sits, not the bus number that reaches it: the bridges' bus
+ *   numbers are followed through the trace as QEMU routes configuration cycles (into the
+ *   first bridge, in device order, whose secondary bus is N or whose range holds N), so a
+ *   function keeps its identity when firmware or an OS (Linux's pci=assign-busses)
+ *   renumbers the buses, and events name it by the number that reached it then;
  * - a function accessed at or above 0x100 has the 4 KiB extended space.
  *
  * QEMU's decode rule differs by machine only in whether a BAR may decode at address 0:
@@ -62,7 +67,7 @@ struct qemu_replay_bar_layout {
 };
 
 struct qemu_replay_device {
-	uint16_t bdf; /* as the trace first names it */
+	uint16_t bdf; /* as the trace first names it (bus numbers may change later) */
 	const char *name;
 	unsigned first_line;
 	uint16_t vendor_id, device_id;
@@ -147,6 +152,9 @@ int qemu_replay_run(struct qemu_replay *r, unsigned until_line, struct qemu_erro
 const struct qemu_replay_result *qemu_replay_result(const struct qemu_replay *r);
 
 const struct qemu_replay_device *qemu_replay_devices(const struct qemu_replay *r, size_t *count);
+/* The inferred device busmap's function f stands for, or NULL. */
+const struct qemu_replay_device *qemu_replay_device_of(const struct qemu_replay *r,
+                                                       const bm_pci_func *f);
 
 /*
  * The BARs busmap has mapped now (busmap's view) or that QEMU's trace has mapped up to

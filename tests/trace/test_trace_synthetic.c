@@ -141,6 +141,88 @@ static void test_bridge(void **state)
 	qemu_trace_free(t);
 }
 
+/* Firmware numbers two root ports 1-4 and 5 (room left behind the first) and maps the BAR
+ * of the function behind the second, at 05:00.0; the OS closes both ports, numbers them
+ * 1 and 2 and moves the BAR, now at 02:00.0. One function, two numbers. */
+static const char renumber_trace[] =
+    "pci_cfg_read pcie-root-port 00:02.0 @0x0 -> 0xc1b36\n"
+    "pci_cfg_read pcie-root-port 00:02.0 @0xe -> 0x1\n"
+    "pci_cfg_read pcie-root-port 00:03.0 @0x0 -> 0xc1b36\n"
+    "pci_cfg_read pcie-root-port 00:03.0 @0xe -> 0x1\n"
+    "pci_cfg_write pcie-root-port 00:02.0 @0x19 <- 0xff\n"
+    "pci_cfg_write pcie-root-port 00:03.0 @0x19 <- 0xff\n"
+    "pci_cfg_write pcie-root-port 00:02.0 @0x19 <- 0x1\n"
+    "pci_cfg_write pcie-root-port 00:02.0 @0x1a <- 0x4\n"
+    "pci_cfg_write pcie-root-port 00:03.0 @0x19 <- 0x5\n"
+    "pci_cfg_write pcie-root-port 00:03.0 @0x1a <- 0x5\n"
+    "pci_cfg_read virtio-blk-pci 05:00.0 @0x0 -> 0x10421af4\n"
+    "pci_cfg_read virtio-blk-pci 05:00.0 @0xe -> 0x0\n"
+    "pci_cfg_write virtio-blk-pci 05:00.0 @0x10 <- 0xffffffff\n"
+    "pci_cfg_read virtio-blk-pci 05:00.0 @0x10 -> 0xfffff000\n"
+    "pci_cfg_write virtio-blk-pci 05:00.0 @0x10 <- 0xfe000000\n"
+    "pci_cfg_write virtio-blk-pci 05:00.0 @0x4 <- 0x2\n"
+    "pci_update_mappings_add virtio-blk-pci 05:00.0 0,0xfe000000+0x1000\n"
+    "pci_cfg_write pcie-root-port 00:02.0 @0x18 <- 0x0\n"
+    "pci_cfg_write pcie-root-port 00:03.0 @0x18 <- 0x0\n"
+    "pci_cfg_read pcie-root-port 00:03.0 @0x18 -> 0x0\n"
+    "pci_cfg_write pcie-root-port 00:02.0 @0x18 <- 0x10100\n"
+    "pci_cfg_write pcie-root-port 00:03.0 @0x18 <- 0x20200\n"
+    "pci_cfg_read virtio-blk-pci 02:00.0 @0x0 -> 0x10421af4\n"
+    "pci_cfg_read virtio-blk-pci 02:00.0 @0x10 -> 0xfe000000\n"
+    "pci_cfg_write virtio-blk-pci 02:00.0 @0x10 <- 0xfe100000\n"
+    "pci_update_mappings_del virtio-blk-pci 02:00.0 0,0xfe000000+0x1000\n"
+    "pci_update_mappings_add virtio-blk-pci 02:00.0 0,0xfe100000+0x1000\n";
+
+static void test_renumbered_buses(void **state)
+{
+	(void)state;
+	struct qemu_trace *t = parse(renumber_trace);
+	struct qemu_replay *r = replay_all(t, false);
+	const struct qemu_replay_result *res = qemu_replay_result(r);
+	assert_int_equal(res->divergences, 0);
+	assert_int_equal(res->read_mismatches, 0);
+	assert_int_equal(res->qemu_events, 3);
+	assert_int_equal(res->busmap_events, 3);
+	size_t n;
+	const struct qemu_replay_device *devs = qemu_replay_devices(r, &n);
+	assert_int_equal(n, 3);
+	assert_int_equal(devs[2].bdf, QEMU_TRACE_BDF(5, 0, 0));
+	assert_int_equal(devs[2].bars[0].size, 0x1000);
+	bm_pci_func *f = bm_pci_func_find(qemu_replay_host(r), 2, 0, 0);
+	assert_non_null(f);
+	assert_ptr_equal(qemu_replay_device_of(r, f), &devs[2]);
+	assert_null(bm_pci_func_find(qemu_replay_host(r), 5, 0, 0));
+	struct qemu_replay_bar *bm, *q;
+	assert_int_equal(qemu_replay_busmap_map(r, &bm, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(bm[0].bdf, QEMU_TRACE_BDF(2, 0, 0));
+	assert_int_equal(bm[0].addr, 0xfe100000);
+	free(bm);
+	assert_int_equal(qemu_replay_qemu_map(r, &q, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(q[0].bdf, QEMU_TRACE_BDF(2, 0, 0));
+	free(q);
+	qemu_replay_free(r);
+	qemu_trace_free(t);
+}
+
+/* A bus number no bridge leads to when it is used is refused with its line, even if a
+ * bridge leads there later. */
+static void test_unrouted_bus(void **state)
+{
+	(void)state;
+	struct qemu_trace *t = parse("pci_cfg_read pcie-root-port 00:02.0 @0xe -> 0x1\n"
+	                             "pci_cfg_read virtio-blk-pci 01:00.0 @0x0 -> 0x10421af4\n"
+	                             "pci_cfg_write pcie-root-port 00:02.0 @0x19 <- 0x1\n");
+	struct qemu_replay *r = NULL;
+	struct qemu_error err;
+	assert_int_equal(qemu_replay_new(t, NULL, &r, &err), -EBADMSG);
+	assert_null(r);
+	assert_int_equal(err.line, 2);
+	assert_non_null(strstr(err.message, "no bridge"));
+	qemu_trace_free(t);
+}
+
 /* A 64-bit BAR placed above 4 GiB, a ROM enabled, then the BAR's upper half cleared: the
  * address becomes 0, which only arm "virt" decodes. */
 static const char wide_trace_head[] = "pci_cfg_read edu 00:02.0 @0x0 -> 0x11e81234\n"
@@ -497,6 +579,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_bridge),
+	    cmocka_unit_test(test_renumbered_buses),
+	    cmocka_unit_test(test_unrouted_bus),
 	    cmocka_unit_test(test_wide_bar_and_zero),
 	    cmocka_unit_test(test_unexplained_mapping),
 	    cmocka_unit_test(test_unsized_bar),

@@ -162,14 +162,8 @@ static void machine_name(const struct qemu_cmd_options *o, char *name, size_t si
 static const char *device_label(void *arg, const bm_pci_func *f)
 {
 	const struct trace_run *s = arg;
-	uint8_t b, d, fn;
-	bm_pci_func_bdf(f, &b, &d, &fn);
-	size_t n;
-	const struct qemu_replay_device *devs = qemu_replay_devices(s->rep, &n);
-	for (size_t i = 0; i < n; i++)
-		if (devs[i].bdf == QEMU_TRACE_BDF(b, d, fn))
-			return devs[i].name;
-	return NULL;
+	const struct qemu_replay_device *d = qemu_replay_device_of(s->rep, f);
+	return d ? d->name : NULL;
 }
 
 static int start_replay(struct trace_run *s)
