@@ -122,23 +122,43 @@ def demo(busmap):
         check_svg(svg, 2)
 
 
+def final_mtree(rundir):
+    """QEMU's flat view at the end of the run: the only one, or the last snapshot's."""
+    mtrees = sorted(glob.glob(os.path.join(rundir, "info-mtree-f*.txt")))
+    final = [m for m in mtrees if m.endswith("info-mtree-f.txt")] or mtrees[-1:]
+    return final[0] if final else None
+
+
 def trace(busmap, rundir):
     if not os.path.isdir(rundir):
         print(f"{rundir}: not present, skipped")
         sys.exit(SKIP)
     log = os.path.join(rundir, "qemu-trace.log.gz")
-    mtrees = sorted(glob.glob(os.path.join(rundir, "info-mtree-f*.txt")))
     args = ["replay", "--qemu-trace=" + log]
-    if mtrees:
-        # The last snapshot is the final state.
-        final = [m for m in mtrees if m.endswith("info-mtree-f.txt")] or mtrees[-1:]
-        args.append("--mtree=" + final[0])
+    if final_mtree(rundir):
+        args.append("--mtree=" + final_mtree(rundir))
     expect_exit(busmap, args, 0)
     out, _ = expect_exit(busmap, ["replay", "--map=json", "--qemu-trace=" + log], 0)
     for doc in json_documents(out):
         check_map_json(doc)
     out, _ = expect_exit(busmap, ["conflicts", "--qemu-trace=" + log], 0)
     print(out[-2000:])
+
+
+def all_traces(busmap, root):
+    """Every run recorded under root replays as QEMU ran it, final flat view included."""
+    runs = sorted(d for d in glob.glob(os.path.join(root, "*", "qemu-trace.log.gz")))
+    for log in runs:
+        rundir = os.path.dirname(log)
+        mtree = final_mtree(rundir)
+        if not mtree:
+            raise Failure(f"{rundir}: no info-mtree-f*.txt to compare the final map with")
+        out, _ = expect_exit(busmap, ["replay", "-v", "--qemu-trace=" + log,
+                                      "--mtree=" + mtree], 0)
+        print(out.strip().splitlines()[-1])
+    print(f"replayed {len(runs)} traces")
+    if not runs:
+        raise Failure(f"{root}: no trace replayed")
 
 
 def diverge(busmap, rundir):
@@ -384,6 +404,7 @@ CHECKS = {
     "parse-errors": parse_errors,
     "demo": demo,
     "trace": trace,
+    "all-traces": all_traces,
     "svg": svg,
     "garbage": garbage,
     "usage": usage,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Replays one recorded QEMU run (a folder of /work/shared/traces, given as the argument)
+ * Replays one recorded QEMU run (a folder of tests/data/traces, given as the argument)
  * and checks parity: busmap's BAR map/unmap events are QEMU's, write by write, and the
  * final map matches QEMU's "info mtree -f" (after every snapshot, for runs that took
  * several). Without the folder every test is skipped.
