@@ -174,7 +174,7 @@ static const struct qemu_replay_bar *owner_at(const struct qemu_replay_bar *bars
 	const struct qemu_replay_bar *best = NULL;
 	for (size_t i = 0; i < n; i++) {
 		const struct qemu_replay_bar *b = &bars[i];
-		if (b->io == io && addr >= b->addr && addr - b->addr < b->size &&
+		if (b->io == io && !b->hollow && addr >= b->addr && addr - b->addr < b->size &&
 		    (!best || b->order > best->order))
 			best = b;
 	}
@@ -248,6 +248,22 @@ static const char *space_name(bool io)
 	return io ? "I/O" : "memory";
 }
 
+/* QEMU's names for the MSI-X regions, per part; a BAR's own contents have any other. */
+static const char *const part_names[] = {NULL, "msix-table", "msix-pba"};
+
+static bool names_part(const char *name, enum qemu_replay_part part)
+{
+	if (part != QEMU_REPLAY_PART_BAR)
+		return strcmp(name, part_names[part]) == 0;
+	return strcmp(name, part_names[QEMU_REPLAY_PART_MSIX_TABLE]) != 0 &&
+	       strcmp(name, part_names[QEMU_REPLAY_PART_MSIX_PBA]) != 0;
+}
+
+static const char *part_name(enum qemu_replay_part part)
+{
+	return part == QEMU_REPLAY_PART_BAR ? "its contents" : part_names[part];
+}
+
 static int check_line(const struct view *v, const struct qemu_mtree_line *l, const struct piece *p,
                       size_t np, bool io, struct qemu_error *err)
 {
@@ -255,6 +271,14 @@ static int check_line(const struct view *v, const struct qemu_mtree_line *l, con
 	for (size_t i = 0; i < np; i++) {
 		if (p[i].last < s || p[i].start > e)
 			continue;
+		if (s >= p[i].start && e <= p[i].last && !names_part(l->name, p[i].bar->part))
+			return qemu_error_set(
+			    err, l->line, -EDOM,
+			    "%s %s [0x%llx-0x%llx] is where busmap shows %s of %02x:%02x.%x BAR%u",
+			    space_name(io), l->name, (unsigned long long)s, (unsigned long long)e,
+			    part_name(p[i].bar->part), QEMU_TRACE_BUS(p[i].bar->bdf),
+			    QEMU_TRACE_DEV(p[i].bar->bdf), QEMU_TRACE_FN(p[i].bar->bdf),
+			    p[i].bar->bar);
 		if (s >= p[i].start && e <= p[i].last)
 			return 0;
 		return qemu_error_set(
@@ -300,12 +324,25 @@ static int compare_view(const struct view *v, const struct piece *p, size_t np, 
 			    (unsigned long long)(l->last - v->base));
 	}
 	for (size_t k = 0; k < np; k++) {
-		bool shown = false;
+		/* An MSI-X part is one region without subregions: QEMU shows what is visible of
+		 * it as one line (the flat view joins the pieces of a region that touch). */
+		bool whole = p[k].bar->part != QEMU_REPLAY_PART_BAR, shown = false;
 		for (size_t i = 0; i < v->n && !shown; i++) {
 			const struct qemu_mtree_line *l = &v->lines[i];
+			uint64_t s = l->start - v->base, e = l->last - v->base;
 			shown = in_view(v, l) && !background(v, l) &&
-			        l->start - v->base >= p[k].start && l->last - v->base <= p[k].last;
+			        (whole ? s == p[k].start && e == p[k].last
+			               : s >= p[k].start && e <= p[k].last);
 		}
+		if (!shown && whole)
+			return qemu_error_set(
+			    err, 0, -EDOM,
+			    "%s: %s of %02x:%02x.%x BAR%u, visible at [0x%llx-0x%llx], is not one "
+			    "line of QEMU's",
+			    space_name(io), part_name(p[k].bar->part),
+			    QEMU_TRACE_BUS(p[k].bar->bdf), QEMU_TRACE_DEV(p[k].bar->bdf),
+			    QEMU_TRACE_FN(p[k].bar->bdf), p[k].bar->bar,
+			    (unsigned long long)p[k].start, (unsigned long long)p[k].last);
 		if (!shown)
 			return qemu_error_set(
 			    err, 0, -EDOM,
@@ -351,5 +388,126 @@ int qemu_mtree_compare(const struct qemu_mtree *m, const struct qemu_replay_bar 
 		if (ret)
 			return ret;
 	}
+	return 0;
+}
+
+/* ---- MSI-X layouts from the region tree ---- */
+
+#define TREE_DEPTH 64
+
+struct tree_entry {
+	unsigned indent;
+	struct qemu_mtree_line l;
+	size_t others; /* children that are not MSI-X parts */
+	long hint;     /* the hint this region holds the parts of, or -1 */
+};
+
+struct hints {
+	struct qemu_replay_msix_hint *v;
+	size_t n, cap;
+};
+
+static long hint_for(struct hints *h, const struct qemu_mtree_line *owner)
+{
+	uint64_t size = owner->last - owner->start + 1;
+	for (size_t i = 0; i < h->n; i++)
+		if (h->v[i].addr == owner->start && h->v[i].size == size &&
+		    strcmp(h->v[i].owner, owner->name) == 0)
+			return (long)i;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 8;
+		struct qemu_replay_msix_hint *v = realloc(h->v, cap * sizeof(*v));
+		if (!v)
+			return -1;
+		h->v = v;
+		h->cap = cap;
+	}
+	struct qemu_replay_msix_hint *n = &h->v[h->n];
+	memset(n, 0, sizeof(*n));
+	snprintf(n->owner, sizeof(n->owner), "%s", owner->name);
+	n->addr = owner->start;
+	n->size = size;
+	n->exclusive = true;
+	return (long)h->n++;
+}
+
+static void pop_to(struct hints *h, struct tree_entry *stack, size_t *depth, unsigned indent)
+{
+	while (*depth && stack[*depth - 1].indent >= indent) {
+		struct tree_entry *t = &stack[--*depth];
+		if (t->hint >= 0 && t->others)
+			h->v[t->hint].exclusive = false;
+	}
+}
+
+/* One region line of the tree; -ENOMEM or 0. */
+static int tree_line(struct hints *h, struct tree_entry *stack, size_t *depth, unsigned indent,
+                     const struct qemu_mtree_line *l)
+{
+	pop_to(h, stack, depth, indent);
+	bool table = strcmp(l->name, "msix-table") == 0, pba = strcmp(l->name, "msix-pba") == 0;
+	struct tree_entry *parent = *depth ? &stack[*depth - 1] : NULL;
+	if (parent && (table || pba) && l->start >= parent->l.start) {
+		if (parent->hint < 0)
+			parent->hint = hint_for(h, &parent->l);
+		if (parent->hint < 0)
+			return -ENOMEM;
+		struct qemu_replay_msix_hint *x = &h->v[parent->hint];
+		uint64_t off = l->start - parent->l.start, size = l->last - l->start + 1;
+		if (table) {
+			x->table_offset = off;
+			x->table_size = size;
+		} else {
+			x->pba_offset = off;
+			x->pba_size = size;
+		}
+	} else if (parent) {
+		parent->others++;
+	}
+	if (*depth < TREE_DEPTH)
+		stack[(*depth)++] = (struct tree_entry){.indent = indent, .l = *l, .hint = -1};
+	return 0;
+}
+
+int qemu_mtree_msix_hints(FILE *in, struct qemu_replay_msix_hint **out, size_t *count,
+                          struct qemu_error *err)
+{
+	if (err)
+		*err = (struct qemu_error){0};
+	if (!in || !out || !count)
+		return qemu_error_set(err, 0, -EINVAL, "no stream or no result");
+	*out = NULL;
+	*count = 0;
+	struct hints h = {0};
+	struct tree_entry *stack = malloc(TREE_DEPTH * sizeof(*stack));
+	if (!stack)
+		return qemu_error_set(err, 0, -ENOMEM, "out of memory");
+	size_t depth = 0;
+	char buf[4096];
+	unsigned line = 0;
+	int ret = 0;
+	while (!ret && fgets(buf, sizeof(buf), in)) {
+		line++;
+		unsigned indent = (unsigned)strspn(buf, " ");
+		struct qemu_mtree_line l = {.line = line};
+		if (!strchr(buf, '\n') && !feof(in))
+			ret = qemu_error_set(err, line, -EBADMSG, "line longer than %zu bytes",
+			                     sizeof(buf) - 2);
+		else if (indent < 2 || !is_hex_digit(buf[indent]))
+			pop_to(&h, stack, &depth, 0); /* a new tree, or none */
+		else if (parse_range_line(buf + indent - 2, &l) &&
+		         tree_line(&h, stack, &depth, indent, &l))
+			ret = qemu_error_set(err, line, -ENOMEM, "out of memory");
+	}
+	if (!ret && ferror(in))
+		ret = qemu_error_set(err, line, -EIO, "read error");
+	pop_to(&h, stack, &depth, 0);
+	free(stack);
+	if (ret) {
+		free(h.v);
+		return ret;
+	}
+	*out = h.v;
+	*count = h.n;
 	return 0;
 }

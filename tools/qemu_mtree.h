@@ -23,6 +23,9 @@ extern "C" {
  * - holds at least one line that is not background, and
  * - holds whole every non-background line that touches it,
  * and no non-background line outside every BAR has the name of a line inside one.
+ * A BAR's MSI-X parts (see qemu_replay_bar) are judged as BARs of their own, and must show
+ * QEMU's regions of the same name ("msix-table", "msix-pba"), where the BAR's contents must
+ * show neither.
  * The flat view shows a BAR's contents, not the BAR, so a BAR whose region has holes is
  * judged by what shows through them only in that sense.
  */
@@ -47,6 +50,16 @@ void qemu_mtree_free(struct qemu_mtree *m);
 /* 0 when bars match m; -EDOM with the first difference in err otherwise. */
 int qemu_mtree_compare(const struct qemu_mtree *m, const struct qemu_replay_bar *bars, size_t n,
                        struct qemu_error *err);
+
+/*
+ * The MSI-X layouts "info mtree" (the region tree, not -f) shows: each region with an
+ * "msix-table" or "msix-pba" subregion, where it was and where they lie in it, once per
+ * region and address whichever address space shows it. Lines that are not regions are
+ * skipped. *out is malloc'ed (NULL when none), free it. -EBADMSG (a line too long), -EIO,
+ * -ENOMEM.
+ */
+int qemu_mtree_msix_hints(FILE *in, struct qemu_replay_msix_hint **out, size_t *count,
+                          struct qemu_error *err);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,8 @@
 #include <string.h>
 
 #define HEADER_BYTES 0x40
-#define NUM_SLOTS    9 /* BAR registers 0x10..0x24, then 0x30 and 0x38 */
+#define INIT_BYTES   0x100 /* the header and the capabilities as first read */
+#define NUM_SLOTS    9     /* BAR registers 0x10..0x24, then 0x30 and 0x38 */
 #define NO_DEVICE    (-1)
 #define ROOT_BUS     (-1) /* the bus node of the root bus: no bridge leads there */
 #define NO_ROUTE     (-2) /* no bridge leads to the number */
@@ -18,8 +19,8 @@
 struct device {
 	struct qemu_replay_device pub;
 	bm_pci_func *func;
-	uint8_t init[HEADER_BYTES]; /* header bytes as first read, before any write */
-	uint64_t init_known, written;
+	uint8_t init[INIT_BYTES]; /* bytes as first read, before any write */
+	uint64_t init_known[INIT_BYTES / 64], written[INIT_BYTES / 64];
 	bool probing[NUM_SLOTS]; /* the last write to the slot was a sizing probe */
 	bool have_mask[NUM_SLOTS];
 	uint32_t mask[NUM_SLOTS];
@@ -34,6 +35,7 @@ struct device {
 	uint8_t bus_regs[3]; /* bridges: primary, secondary, subordinate as the trace left them */
 	uint16_t bdf;        /* during the replay: the number that reached it last */
 	int32_t *children;   /* bridges: device index per devfn behind it, or NULL */
+	bm_region *hollow;   /* the empty contents of a hollow MSI-X BAR, or NULL */
 	/* Current map, per BAR: busmap's (from the observer) and QEMU's (from the trace). */
 	bool q_mapped[BM_PCI_ROM + 1];
 	uint64_t bm_order[BM_PCI_ROM + 1], q_order[BM_PCI_ROM + 1];
@@ -71,9 +73,19 @@ struct qemu_replay {
 	struct qemu_replay_result result;
 };
 
+static bool bit(const uint64_t *set, unsigned b)
+{
+	return set[b / 64] >> (b % 64) & 1;
+}
+
+static bool known(const struct device *d, unsigned b)
+{
+	return b < INIT_BYTES && bit(d->init_known, b);
+}
+
 static bool is_bridge(const struct device *d)
 {
-	return (d->init_known >> 0x0e & 1) && (d->init[0x0e] & 0x7f) == 1;
+	return known(d, 0x0e) && (d->init[0x0e] & 0x7f) == 1;
 }
 
 /* The bus node that bus number n leads to, following the bridges' numbers as they are
@@ -211,10 +223,10 @@ static void note_read(struct device *d, const struct qemu_trace_event *e)
 {
 	for (unsigned i = 0; i < e->width; i++) {
 		unsigned b = e->reg + i;
-		if (b >= HEADER_BYTES || (d->written >> b & 1) || (d->init_known >> b & 1))
+		if (b >= INIT_BYTES || bit(d->written, b) || bit(d->init_known, b))
 			continue;
 		d->init[b] = (uint8_t)(e->value >> (8 * i));
-		d->init_known |= (uint64_t)1 << b;
+		d->init_known[b / 64] |= (uint64_t)1 << (b % 64);
 	}
 	for (unsigned i = 0; i < e->width; i++) {
 		unsigned b = e->reg + i, nibble = (unsigned)(e->value >> (8 * i)) & 0xf;
@@ -235,8 +247,8 @@ static void note_write(struct device *d, const struct qemu_trace_event *e)
 {
 	for (unsigned i = 0; i < e->width; i++) {
 		unsigned b = e->reg + i;
-		if (b < HEADER_BYTES)
-			d->written |= (uint64_t)1 << b;
+		if (b < INIT_BYTES)
+			d->written[b / 64] |= (uint64_t)1 << (b % 64);
 		if (b == 0x19 && !d->secondary_known) {
 			d->pub.secondary_bus = (uint8_t)(e->value >> (8 * i));
 			d->secondary_known = true;
@@ -284,7 +296,7 @@ static uint32_t init_value(const struct device *d, unsigned reg, unsigned width,
 {
 	uint32_t v = 0;
 	for (unsigned i = 0; i < width; i++) {
-		if (!(d->init_known >> (reg + i) & 1))
+		if (!known(d, reg + i))
 			return dflt;
 		v |= (uint32_t)d->init[reg + i] << (8 * i);
 	}
@@ -380,6 +392,100 @@ static int device_layout(struct device *d, struct qemu_error *err)
 	return 0;
 }
 
+/* ---- MSI-X ---- */
+
+static bool known_range(const struct device *d, unsigned reg, unsigned len)
+{
+	for (unsigned i = 0; i < len; i++)
+		if (!known(d, reg + i))
+			return false;
+	return true;
+}
+
+/* QEMU's exclusive MSI-X BAR: table at its start, PBA at its middle, nothing else. */
+static bool exclusive_layout(const struct device *d, const struct qemu_replay_msix *m)
+{
+	const struct qemu_replay_bar_layout *b = &d->pub.bars[m->table_bar];
+	return m->table_bar == m->pba_bar && m->table_offset == 0 && b->size >= 4096 &&
+	       m->pba_offset == b->size / 2;
+}
+
+/* Walks the capability list as the trace first read it; fills the layout when the trace
+ * read the MSI-X registers too. */
+static void msix_from_caps(struct device *d)
+{
+	unsigned c = known(d, 0x34) ? d->init[0x34] & 0xfc : 0;
+	for (unsigned hops = 0; c >= HEADER_BYTES && hops < 48; hops++) {
+		if (!known_range(d, c, 2))
+			return;
+		if (d->init[c] == 0x11)
+			break;
+		c = d->init[c + 1] & 0xfc;
+	}
+	if (c < HEADER_BYTES || d->init[c] != 0x11)
+		return;
+	d->pub.has_msix_cap = true;
+	if (!known_range(d, c + 2, 10))
+		return;
+	uint32_t ctrl = init_value(d, c + 2, 2, 0);
+	uint32_t table = init_value(d, c + 4, 4, 0), pba = init_value(d, c + 8, 4, 0);
+	struct qemu_replay_msix *m = &d->pub.msix;
+	*m = (struct qemu_replay_msix){
+	    .nvectors = (ctrl & 0x7ff) + 1,
+	    .table_bar = table & 7,
+	    .table_offset = table & ~7u,
+	    .pba_bar = pba & 7,
+	    .pba_offset = pba & ~7u,
+	};
+	if (m->table_bar >= BM_PCI_NUM_BARS || m->pba_bar >= BM_PCI_NUM_BARS) {
+		m->nvectors = 0; /* busmap will say what is wrong with it, if anything maps */
+		return;
+	}
+	m->hollow = exclusive_layout(d, m);
+}
+
+/* Did QEMU ever map BAR bar of d at [addr, addr + size)? */
+static bool mapped_at(const struct qemu_replay *r, const struct device *d, unsigned *bar,
+                      uint64_t addr, uint64_t size)
+{
+	const struct qemu_trace *t = r->trace;
+	for (size_t i = 0; i < t->count; i++) {
+		const struct qemu_trace_event *e = &t->events[i];
+		if (e->kind == QEMU_TRACE_MAP_ADD && &r->devs[r->ev_dev[i]] == d &&
+		    e->addr == addr && e->size == size) {
+			*bar = e->bar;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A hint names its device by QEMU's name for the MSI-X region, "DEVICE-msix", and says
+ * where the region was; the BAR the trace mapped there is the one. */
+static void msix_from_hints(struct qemu_replay *r, struct device *d)
+{
+	size_t len = strlen(d->pub.name);
+	for (size_t i = 0; i < r->opt.nmsix_hints; i++) {
+		const struct qemu_replay_msix_hint *h = &r->opt.msix_hints[i];
+		unsigned bar;
+		if (strncmp(h->owner, d->pub.name, len) != 0 ||
+		    strcmp(h->owner + len, "-msix") != 0 || !h->table_size || h->table_size % 16 ||
+		    h->table_size > 2048 * 16 || h->table_offset > UINT32_MAX ||
+		    h->pba_offset > UINT32_MAX || !mapped_at(r, d, &bar, h->addr, h->size) ||
+		    bar >= BM_PCI_NUM_BARS)
+			continue;
+		d->pub.msix = (struct qemu_replay_msix){
+		    .nvectors = (unsigned)(h->table_size / 16),
+		    .table_bar = bar,
+		    .table_offset = (uint32_t)h->table_offset,
+		    .pba_bar = bar,
+		    .pba_offset = (uint32_t)h->pba_offset,
+		    .hollow = h->exclusive,
+		};
+		return;
+	}
+}
+
 /* A mapping QEMU reports must concern a BAR the probes revealed. */
 static int check_mapped_bars(struct qemu_replay *r, struct qemu_error *err)
 {
@@ -473,6 +579,15 @@ static int create_function(struct qemu_replay *r, struct device *d, struct qemu_
 	struct bm_pci_func_desc desc;
 	fill_desc(&desc, d);
 	uint16_t bdf = d->pub.bdf;
+	const struct qemu_replay_msix *m = &d->pub.msix;
+	struct bm_pci_bar_desc *hollow = &desc.bars[m->table_bar];
+	if (m->nvectors && m->hollow && hollow->type != BM_PCI_BAR_NONE &&
+	    hollow->type != BM_PCI_BAR_IO) {
+		int ret = bm_region_new_container(r->sys, d->pub.name, hollow->size, &d->hollow);
+		if (ret)
+			return qemu_error_set(err, 0, ret, "out of memory");
+		hollow->region = d->hollow;
+	}
 	bm_pci_bus *bus = d->parent == ROOT_BUS
 	                      ? bm_pci_host_root_bus(r->host)
 	                      : bm_pci_func_secondary_bus(r->devs[d->parent].func);
@@ -482,8 +597,11 @@ static int create_function(struct qemu_replay *r, struct device *d, struct qemu_
 	 * limit, nothing forwarded); the trace's first reads say what, and the guest could
 	 * have written the same. */
 	for (unsigned b = 0x1c; !ret && desc.header == BM_PCI_HEADER_BRIDGE && b < 0x30; b++)
-		if (b != 0x1e && b != 0x1f && (d->init_known >> b & 1))
+		if (b != 0x1e && b != 0x1f && known(d, b))
 			ret = bm_pci_func_cfg_write(d->func, b, 1, d->init[b]);
+	if (!ret && m->nvectors)
+		ret = bm_pci_func_add_msix(d->func, m->nvectors, m->table_bar, m->table_offset,
+		                           m->pba_bar, m->pba_offset, NULL);
 	/* A layout no function can have (the PCI layer says -EINVAL) is the trace's fault. */
 	if (ret)
 		return qemu_error_set(err, d->pub.first_line, ret == -ENOMEM ? ret : -EBADMSG,
@@ -538,6 +656,12 @@ static int infer(struct qemu_replay *r, struct qemu_error *err)
 		ret = check_mapped_bars(r, err);
 	if (ret)
 		return ret;
+	for (size_t i = 0; i < r->ndevs; i++) {
+		struct device *d = &r->devs[i];
+		msix_from_caps(d);
+		if (!d->pub.msix.nvectors)
+			msix_from_hints(r, d);
+	}
 	r->pub = calloc(r->ndevs ? r->ndevs : 1, sizeof(*r->pub));
 	if (!r->pub)
 		return qemu_error_set(err, 0, -ENOMEM, "out of memory");
@@ -551,6 +675,8 @@ void qemu_replay_free(struct qemu_replay *r)
 	if (!r)
 		return;
 	bm_pci_host_free(r->host);
+	for (size_t i = 0; i < r->ndevs; i++)
+		bm_region_destroy(r->devs[i].hollow);
 	bm_system_free(r->sys);
 	free(r->got.ev);
 	free(r->want.ev);
@@ -559,6 +685,7 @@ void qemu_replay_free(struct qemu_replay *r)
 	free(r->devs);
 	free(r->pub);
 	free(r->ev_dev);
+	free((void *)r->opt.msix_hints);
 	free(r);
 }
 
@@ -576,9 +703,21 @@ int qemu_replay_new(const struct qemu_trace *trace, const struct qemu_replay_opt
 	r->trace = trace;
 	if (opt)
 		r->opt = *opt;
+	r->opt.msix_hints = NULL;
+	if (opt && opt->nmsix_hints && opt->msix_hints) {
+		struct qemu_replay_msix_hint *h = malloc(opt->nmsix_hints * sizeof(*h));
+		if (!h) {
+			free(r);
+			return qemu_error_set(err, 0, -ENOMEM, "out of memory");
+		}
+		memcpy(h, opt->msix_hints, opt->nmsix_hints * sizeof(*h));
+		r->opt.msix_hints = h;
+	} else {
+		r->opt.nmsix_hints = 0;
+	}
 	r->ev_dev = malloc((trace->count ? trace->count : 1) * sizeof(*r->ev_dev));
 	if (!r->ev_dev) {
-		free(r);
+		qemu_replay_free(r);
 		return qemu_error_set(err, 0, -ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < 256; i++)
@@ -750,7 +889,7 @@ static bool byte_checked(const struct device *d, unsigned b)
 		return false;
 	/* Identification bytes were copied from the trace only when it read them. */
 	if (map[b] == 'I')
-		return d->init_known >> b & 1;
+		return known(d, b);
 	return map[b] != '.';
 }
 
@@ -888,12 +1027,44 @@ static int compare_bars(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
+static uint64_t pba_size(unsigned nvectors)
+{
+	return (nvectors + 63) / 64 * 8;
+}
+
+/* After the BAR entry at bars[*n - 1], its MSI-X parts: above it, below anything newer. */
+static void add_msix_parts(const struct device *d, struct qemu_replay_bar *bars, size_t *n)
+{
+	const struct qemu_replay_msix *m = &d->pub.msix;
+	struct qemu_replay_bar *bar = &bars[*n - 1];
+	bar->order *= 3;
+	if (!m->nvectors)
+		return;
+	bar->hollow = m->hollow && bar->bar == m->table_bar;
+	struct qemu_replay_bar base = *bar;
+	base.hollow = false;
+	if (bar->bar == m->table_bar) {
+		bars[*n] = base;
+		bars[*n].part = QEMU_REPLAY_PART_MSIX_TABLE;
+		bars[*n].addr = base.addr + m->table_offset;
+		bars[*n].size = (uint64_t)m->nvectors * 16;
+		bars[(*n)++].order = base.order + 1;
+	}
+	if (bar->bar == m->pba_bar) {
+		bars[*n] = base;
+		bars[*n].part = QEMU_REPLAY_PART_MSIX_PBA;
+		bars[*n].addr = base.addr + m->pba_offset;
+		bars[*n].size = pba_size(m->nvectors);
+		bars[(*n)++].order = base.order + 2;
+	}
+}
+
 static int map_of(const struct qemu_replay *r, bool qemu, struct qemu_replay_bar **out,
                   size_t *count)
 {
 	*out = NULL;
 	*count = 0;
-	struct qemu_replay_bar *bars = malloc((r->ndevs * (BM_PCI_ROM + 1) + 1) * sizeof(*bars));
+	struct qemu_replay_bar *bars = malloc((r->ndevs * (BM_PCI_ROM + 3) + 1) * sizeof(*bars));
 	if (!bars)
 		return -ENOMEM;
 	size_t n = 0;
@@ -912,20 +1083,20 @@ static int map_of(const struct qemu_replay *r, bool qemu, struct qemu_replay_bar
 				o->addr = d->q_addr[b];
 				o->size = d->q_size[b];
 				o->order = d->q_order[b];
-				n++;
-				continue;
+			} else {
+				struct bm_pci_bar_info info;
+				if (!d->func || bm_pci_bar_info(d->func, b, &info) || !info.mapped)
+					continue;
+				uint8_t bus, dev, fn;
+				bm_pci_func_bdf(d->func, &bus, &dev, &fn);
+				o->bdf = QEMU_TRACE_BDF(bus, dev, fn);
+				o->io = info.io;
+				o->addr = info.mapped_addr;
+				o->size = info.size;
+				o->order = d->bm_order[b];
 			}
-			struct bm_pci_bar_info info;
-			if (!d->func || bm_pci_bar_info(d->func, b, &info) || !info.mapped)
-				continue;
-			uint8_t bus, dev, fn;
-			bm_pci_func_bdf(d->func, &bus, &dev, &fn);
-			o->bdf = QEMU_TRACE_BDF(bus, dev, fn);
-			o->io = info.io;
-			o->addr = info.mapped_addr;
-			o->size = info.size;
-			o->order = d->bm_order[b];
 			n++;
+			add_msix_parts(d, bars, &n);
 		}
 	}
 	qsort(bars, n, sizeof(*bars), compare_bars);

@@ -24,6 +24,14 @@
  *   renumbers the buses, and events name it by the number that reached it then;
  * - a function accessed at or above 0x100 has the 4 KiB extended space.
  *
+ * - MSI-X from the capability's registers as the trace read them (message control, table
+ *   and PBA offsets and BARs), else from a layout the caller knows (qemu_mtree_msix_hints:
+ *   QEMU's "info mtree" of the same run, whose MSI-X region is named after the device and
+ *   lies where the trace mapped one of its BARs); busmap's function then has the table
+ *   and PBA as the PCI layer's overlays. A BAR laid out as QEMU's exclusive MSI-X BAR (table at 0
+ * and PBA at half the BAR, nothing else) is hollow: elsewhere in it, whatever lies below shows
+ * through.
+ *
  * QEMU's decode rule differs by machine only in whether a BAR may decode at address 0:
  * arm "virt" allows it, x86 "pc" and "q35" do not (qemu_replay_machine_options).
  *
@@ -44,10 +52,21 @@
 extern "C" {
 #endif
 
+/* An MSI-X layout QEMU showed: the region holding the table and PBA, named after its
+ * device ("virtio-net-pci-msix"), where it was mapped, and where both lie in it. */
+struct qemu_replay_msix_hint {
+	char owner[64];
+	uint64_t addr, size;
+	uint64_t table_offset, table_size, pba_offset, pba_size;
+	bool exclusive; /* the region holds nothing else */
+};
+
 struct qemu_replay_options {
 	bool decode_zero;  /* BARs at address 0 decode (QEMU's pci_allow_0_address) */
 	uint64_t io_limit; /* 0: BM_PCI_IO_LIMIT_QEMU (last port below 0xffffffff) */
 	bool no_read_checks;
+	const struct qemu_replay_msix_hint *msix_hints; /* may be NULL; copied */
+	size_t nmsix_hints;
 };
 
 /*
@@ -66,6 +85,14 @@ struct qemu_replay_bar_layout {
 	unsigned line; /* the read-back line the size came from */
 };
 
+struct qemu_replay_msix {
+	unsigned nvectors; /* 0: none modelled */
+	unsigned table_bar, pba_bar;
+	uint32_t table_offset, pba_offset;
+	bool hollow;   /* the table's BAR shows nothing of its own besides table and PBA */
+	unsigned line; /* the trace line the layout was completed at, 0: from a hint */
+};
+
 struct qemu_replay_device {
 	uint16_t bdf; /* as the trace first names it (bus numbers may change later) */
 	const char *name;
@@ -79,6 +106,8 @@ struct qemu_replay_device {
 	bool extended;
 	uint8_t secondary_bus; /* bridges: first secondary bus number the trace wrote */
 	struct qemu_replay_bar_layout bars[BM_PCI_ROM + 1];
+	bool has_msix_cap; /* the capability list the trace read holds MSI-X */
+	struct qemu_replay_msix msix;
 };
 
 /* A BAR map/unmap: from QEMU's trace (line set) or from busmap's observer. */
@@ -122,13 +151,24 @@ struct qemu_replay_result {
 	struct qemu_replay_read_mismatch mismatch[QEMU_REPLAY_MAX_RECORDED];
 };
 
-/* A mapped BAR in a final map; order grows with each (re)mapping, the newest wins. */
+/* What part of a BAR an entry of a map is. */
+enum qemu_replay_part {
+	QEMU_REPLAY_PART_BAR,        /* the BAR's own contents */
+	QEMU_REPLAY_PART_MSIX_TABLE, /* the MSI-X table laid over them */
+	QEMU_REPLAY_PART_MSIX_PBA,
+};
+
+/* A mapped BAR, or an MSI-X part of one, in a final map; order grows with each (re)mapping
+ * and the newest wins, a BAR's MSI-X parts over the BAR; a hollow BAR's own contents hide
+ * nothing. */
 struct qemu_replay_bar {
 	uint16_t bdf;
 	unsigned bar;
 	bool io;
 	uint64_t addr, size;
 	uint64_t order;
+	enum qemu_replay_part part;
+	bool hollow;
 };
 
 struct qemu_replay;

@@ -29,7 +29,8 @@
 
 struct run {
 	const char *dir;
-	char *log; /* the decompressed trace */
+	struct qemu_replay_msix_hint *hints; /* from QEMU's region tree at the end */
+	char *log;                           /* the decompressed trace */
 	size_t log_len;
 	/* What a test made, freed by teardown even when an assertion ends the test. */
 	struct qemu_trace *trace;
@@ -106,6 +107,33 @@ static char *read_file(const char *dir, const char *name, size_t *len)
 	return buf;
 }
 
+static size_t mtree_files(const char *dir, char **names, size_t max);
+
+/* The MSI-X layouts of QEMU's region tree at the end of the run (info-mtree*.txt beside
+ * the last info-mtree-f*.txt), which the trace may not have read. */
+static void load_hints(struct run *run)
+{
+	char *names[MAX_SNAPSHOTS];
+	size_t n = mtree_files(run->dir, names, MAX_SNAPSHOTS);
+	assert_true(n > 0);
+	char tree[256];
+	snprintf(tree, sizeof(tree), "info-mtree%s", names[n - 1] + strlen("info-mtree-f"));
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	char *p = path_in(run->dir, tree);
+	FILE *f = fopen(p, "r");
+	free(p);
+	if (!f)
+		return;
+	struct qemu_error err;
+	int ret = qemu_mtree_msix_hints(f, &run->hints, &run->opt.nmsix_hints, &err);
+	fclose(f);
+	if (ret)
+		print_message("%s line %u: %s\n", tree, err.line, err.message);
+	assert_int_equal(ret, 0);
+	run->opt.msix_hints = run->hints;
+}
+
 static int setup(void **state)
 {
 	const char *dir = *state;
@@ -127,6 +155,7 @@ static int setup(void **state)
 	assert_int_equal(qemu_replay_machine_from_cmdline(cmdline, machine, sizeof(machine)), 0);
 	assert_int_equal(qemu_replay_machine_options(machine, &run->opt), 0);
 	free(cmdline);
+	load_hints(run);
 	return 0;
 }
 
@@ -136,6 +165,7 @@ static int teardown(void **state)
 	qemu_replay_free(run->replay);
 	qemu_trace_free(run->trace);
 	free(run->text);
+	free(run->hints);
 	free(run->log);
 	free(run);
 	return 0;
@@ -268,7 +298,7 @@ static void check_mtree(struct qemu_replay *r, const char *dir, const char *file
 	if (ret)
 		print_message("%s line %u: %s\n", file, err.line, err.message);
 	assert_int_equal(ret, 0);
-	print_message("%s: %zu BARs mapped, flat view matches\n", file, nbm);
+	print_message("%s: %zu BARs and MSI-X parts mapped, flat view matches\n", file, nbm);
 	free(bm);
 	free(q);
 	qemu_mtree_free(&m);
@@ -312,6 +342,13 @@ static void test_replay_parity(void **state)
 	assert_int_equal(res->divergences, 0);
 	assert_int_equal(res->qemu_events, count_maps(t));
 	assert_int_equal(res->busmap_events, res->qemu_events);
+
+	size_t ndevs, nmsix = 0;
+	const struct qemu_replay_device *devs = qemu_replay_devices(r, &ndevs);
+	for (size_t i = 0; i < ndevs; i++)
+		nmsix += devs[i].msix.nvectors != 0;
+	print_message("%zu functions, %zu with MSI-X modelled (%zu layouts from QEMU's tree)\n",
+	              ndevs, nmsix, run->opt.nmsix_hints);
 
 	char *names[MAX_SNAPSHOTS];
 	size_t n = mtree_files(run->dir, names, MAX_SNAPSHOTS);

@@ -503,13 +503,15 @@ static void test_mtree_compare(void **state)
 	assert_string_equal(m.mem[4].name, "gpex_mmio_window");
 	assert_int_equal(m.mem[6].priority, 1);
 
-	/* blk's I/O BAR mapped over net's, then net remapped: net wins its 64 bytes. */
+	/* blk's I/O BAR mapped over net's, then net remapped: net wins its 64 bytes. net's
+	 * BAR1 holds only its MSI-X table and PBA. */
 	struct qemu_replay_bar bars[] = {
 	    {.bdf = QEMU_TRACE_BDF(0, 2, 0),
 	     .bar = 1,
 	     .addr = 0x10000000,
 	     .size = 0x1000,
-	     .order = 1},
+	     .order = 3,
+	     .hollow = true},
 	    {.bdf = QEMU_TRACE_BDF(0, 3, 0),
 	     .bar = 0,
 	     .io = true,
@@ -521,27 +523,51 @@ static void test_mtree_compare(void **state)
 	     .io = true,
 	     .addr = 0x1000,
 	     .size = 0x40,
-	     .order = 3},
+	     .order = 9},
+	    {.bdf = QEMU_TRACE_BDF(0, 2, 0),
+	     .bar = 1,
+	     .addr = 0x10000000,
+	     .size = 0x40,
+	     .order = 4,
+	     .part = QEMU_REPLAY_PART_MSIX_TABLE},
+	    {.bdf = QEMU_TRACE_BDF(0, 2, 0),
+	     .bar = 1,
+	     .addr = 0x10000800,
+	     .size = 0x8,
+	     .order = 5,
+	     .part = QEMU_REPLAY_PART_MSIX_PBA},
 	};
 	unsigned line;
-	assert_int_equal(compare(&m, bars, 3, &line), 0);
+	assert_int_equal(compare(&m, bars, 5, &line), 0);
 
 	/* The other order: blk newest would hide net entirely, and the line at 0x1000 stops at
 	 * 0x103f inside blk's range: still consistent, so only sizes and places are judged. */
-	bars[1].order = 4;
-	assert_int_equal(compare(&m, bars, 3, &line), 0);
+	bars[1].order = 10;
+	assert_int_equal(compare(&m, bars, 5, &line), 0);
 	bars[1].order = 2;
 
 	/* A BAR one size too small: a line crosses its edge. */
 	bars[2].size = 0x20;
-	assert_int_equal(compare(&m, bars, 3, &line), -EDOM);
+	assert_int_equal(compare(&m, bars, 5, &line), -EDOM);
 	assert_int_equal(line, 15);
 	bars[2].size = 0x40;
 
 	/* A BAR where the flat view shows only the window. */
-	bars[0].addr = 0x20000000;
+	bars[3].addr = 0x20000000;
+	assert_int_equal(compare(&m, bars, 5, &line), -EDOM);
+	bars[3].addr = 0x10000000;
+
+	/* The MSI-X parts are QEMU's regions of their names: a table where QEMU shows its PBA,
+	 * or a BAR's plain contents where QEMU shows its table, differ. */
+	bars[3].part = QEMU_REPLAY_PART_MSIX_PBA;
+	assert_int_equal(compare(&m, bars, 5, &line), -EDOM);
+	assert_int_equal(line, 10);
+	bars[3].part = QEMU_REPLAY_PART_MSIX_TABLE;
+	bars[0].hollow = false;
 	assert_int_equal(compare(&m, bars, 3, &line), -EDOM);
-	bars[0].addr = 0x10000000;
+	assert_int_equal(line, 10);
+	bars[0].hollow = true;
+	assert_int_equal(compare(&m, bars, 5, &line), 0);
 
 	/* A BAR's region outside every BAR: net's I/O BAR missing from the map, blk moved. */
 	struct qemu_replay_bar moved[] = {
@@ -556,6 +582,145 @@ static void test_mtree_compare(void **state)
 	assert_int_equal(compare(&m, moved, 2, &line), -EDOM);
 	assert_int_equal(line, 15);
 	qemu_mtree_free(&m);
+}
+
+/* Two functions whose MSI-X capability the trace read whole (4 and 2 vectors, table at 0
+ * and PBA at 0x800 of a 4 KiB BAR1: QEMU's exclusive MSI-X BAR), the second's BAR1 then
+ * moved onto the first's. */
+static const char msix_trace[] =
+    "pci_cfg_read virtio-net-pci 00:02.0 @0x0 -> 0x10001af4\n"
+    "pci_cfg_read virtio-net-pci 00:02.0 @0xe -> 0x0\n"
+    "pci_cfg_read virtio-net-pci 00:02.0 @0x34 -> 0x40\n"
+    "pci_cfg_read virtio-net-pci 00:02.0 @0x40 -> 0x30011\n"
+    "pci_cfg_read virtio-net-pci 00:02.0 @0x44 -> 0x1\n"
+    "pci_cfg_read virtio-net-pci 00:02.0 @0x48 -> 0x801\n"
+    "pci_cfg_write virtio-net-pci 00:02.0 @0x14 <- 0xffffffff\n"
+    "pci_cfg_read virtio-net-pci 00:02.0 @0x14 -> 0xfffff000\n"
+    "pci_cfg_write virtio-net-pci 00:02.0 @0x14 <- 0x10000000\n"
+    "pci_cfg_read virtio-blk-pci 00:03.0 @0x0 -> 0x10011af4\n"
+    "pci_cfg_read virtio-blk-pci 00:03.0 @0xe -> 0x0\n"
+    "pci_cfg_read virtio-blk-pci 00:03.0 @0x34 -> 0x40\n"
+    "pci_cfg_read virtio-blk-pci 00:03.0 @0x40 -> 0x10011\n"
+    "pci_cfg_read virtio-blk-pci 00:03.0 @0x44 -> 0x1\n"
+    "pci_cfg_read virtio-blk-pci 00:03.0 @0x48 -> 0x801\n"
+    "pci_cfg_write virtio-blk-pci 00:03.0 @0x14 <- 0xffffffff\n"
+    "pci_cfg_read virtio-blk-pci 00:03.0 @0x14 -> 0xfffff000\n"
+    "pci_cfg_write virtio-blk-pci 00:03.0 @0x14 <- 0x10080000\n"
+    "pci_cfg_write virtio-net-pci 00:02.0 @0x4 <- 0x2\n"
+    "pci_update_mappings_add virtio-net-pci 00:02.0 1,0x10000000+0x1000\n"
+    "pci_cfg_write virtio-blk-pci 00:03.0 @0x4 <- 0x2\n"
+    "pci_update_mappings_add virtio-blk-pci 00:03.0 1,0x10080000+0x1000\n"
+    "pci_cfg_write virtio-blk-pci 00:03.0 @0x14 <- 0x10000000\n"
+    "pci_update_mappings_del virtio-blk-pci 00:03.0 1,0x10080000+0x1000\n"
+    "pci_update_mappings_add virtio-blk-pci 00:03.0 1,0x10000000+0x1000\n";
+
+/* QEMU's flat view then: blk's table, newest, over net's; net's shows past it; the rest
+ * of both BARs is the bus window below them. */
+static const char msix_flat[] =
+    "FlatView #0\n"
+    " AS \"memory\", root: system\n"
+    " Root memory region: system\n"
+    "  0000000010000000-000000001000001f (prio 0, i/o): msix-table\n"
+    "  0000000010000020-000000001000003f (prio 0, i/o): msix-table @0000000000000020\n"
+    "  0000000010000040-00000000100007ff (prio 0, i/o): gpex_mmio_window @0000000010000040\n"
+    "  0000000010000800-0000000010000807 (prio 0, i/o): msix-pba\n"
+    "  0000000010000808-000000003efeffff (prio 0, i/o): gpex_mmio_window @0000000010000808\n";
+
+static void test_msix_parts(void **state)
+{
+	(void)state;
+	struct qemu_trace *t = parse(msix_trace);
+	struct qemu_replay *r = replay_all(t, true);
+	const struct qemu_replay_result *res = qemu_replay_result(r);
+	assert_int_equal(res->divergences, 0);
+	assert_int_equal(res->read_mismatches, 0);
+	size_t n;
+	const struct qemu_replay_device *d = qemu_replay_devices(r, &n);
+	assert_int_equal(n, 2);
+	assert_true(d[0].has_msix_cap);
+	assert_int_equal(d[0].msix.nvectors, 4);
+	assert_int_equal(d[1].msix.nvectors, 2);
+	assert_int_equal(d[1].msix.table_bar, 1);
+	assert_int_equal(d[1].msix.table_offset, 0);
+	assert_int_equal(d[1].msix.pba_bar, 1);
+	assert_int_equal(d[1].msix.pba_offset, 0x800);
+	assert_true(d[1].msix.hollow);
+
+	/* Each BAR, then its table and PBA just above it; both lists alike. */
+	struct qemu_replay_bar *bm, *q;
+	size_t nq;
+	assert_int_equal(qemu_replay_busmap_map(r, &bm, &n), 0);
+	assert_int_equal(qemu_replay_qemu_map(r, &q, &nq), 0);
+	assert_int_equal(n, 6);
+	assert_int_equal(nq, 6);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(bm[i].part, q[i].part);
+		assert_int_equal(bm[i].addr, q[i].addr);
+		assert_int_equal(bm[i].size, q[i].size);
+	}
+	struct qemu_mtree m;
+	parse_flat(msix_flat, &m);
+	unsigned line;
+	assert_int_equal(compare(&m, bm, n, &line), 0);
+	/* Were net's BAR mapped last, its table would hide blk's: QEMU's view says otherwise. */
+	for (size_t i = 0; i < n; i++)
+		if (bm[i].bdf == QEMU_TRACE_BDF(0, 2, 0))
+			bm[i].order += 100;
+	assert_int_equal(compare(&m, bm, n, &line), -EDOM);
+	free(bm);
+	free(q);
+	qemu_mtree_free(&m);
+
+	/* busmap's function has the PCI layer's table at the BAR: its first vector's data
+	 * register reads as written. */
+	bm_pci_func *f = bm_pci_func_find(qemu_replay_host(r), 0, 3, 0);
+	assert_non_null(f);
+	assert_int_not_equal(bm_pci_func_find_cap(f, 0x11, false), 0);
+	qemu_replay_free(r);
+	qemu_trace_free(t);
+}
+
+/* Layouts from QEMU's region tree: one per MSI-X region, whichever address space shows
+ * it, and exclusive unless the region holds more. */
+static void test_msix_hints(void **state)
+{
+	(void)state;
+	static const char tree[] =
+	    "address-space: memory\n"
+	    "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+	    "    0000000010000000-0000000010000fff (prio 1, i/o): virtio-net-pci-msix\n"
+	    "      0000000010000000-000000001000003f (prio 0, i/o): msix-table\n"
+	    "      0000000010000800-0000000010000807 (prio 0, i/o): msix-pba\n"
+	    "    00000000c0000000-00000000c0003fff (prio 1, i/o): nvme-bar0\n"
+	    "      00000000c0000000-00000000c0001fff (prio 0, i/o): nvme\n"
+	    "      00000000c0002000-00000000c000207f (prio 0, i/o): msix-table\n"
+	    "      00000000c0003000-00000000c0003007 (prio 0, i/o): msix-pba\n"
+	    "\n"
+	    "address-space: virtio-net-pci\n"
+	    "  0000000000000000-ffffffffffffffff (prio 0, i/o): bus master container\n"
+	    "    0000000010000000-0000000010000fff (prio 1, i/o): virtio-net-pci-msix\n"
+	    "      0000000010000000-000000001000003f (prio 0, i/o): msix-table\n"
+	    "      0000000010000800-0000000010000807 (prio 0, i/o): msix-pba\n"
+	    "  garbage that is no region\n";
+	FILE *f = fmemopen((void *)tree, strlen(tree), "r");
+	assert_non_null(f);
+	struct qemu_replay_msix_hint *h;
+	size_t n;
+	struct qemu_error err;
+	assert_int_equal(qemu_mtree_msix_hints(f, &h, &n, &err), 0);
+	fclose(f);
+	assert_int_equal(n, 2);
+	assert_string_equal(h[0].owner, "virtio-net-pci-msix");
+	assert_int_equal(h[0].addr, 0x10000000);
+	assert_int_equal(h[0].size, 0x1000);
+	assert_int_equal(h[0].table_size, 0x40);
+	assert_int_equal(h[0].pba_offset, 0x800);
+	assert_true(h[0].exclusive);
+	assert_string_equal(h[1].owner, "nvme-bar0");
+	assert_int_equal(h[1].table_offset, 0x2000);
+	assert_int_equal(h[1].pba_size, 8);
+	assert_false(h[1].exclusive);
+	free(h);
 }
 
 static void test_mtree_parse_errors(void **state)
@@ -587,6 +752,8 @@ int main(void)
 	    cmocka_unit_test(test_machines),
 	    cmocka_unit_test(test_random_traces),
 	    cmocka_unit_test(test_mtree_compare),
+	    cmocka_unit_test(test_msix_parts),
+	    cmocka_unit_test(test_msix_hints),
 	    cmocka_unit_test(test_mtree_parse_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

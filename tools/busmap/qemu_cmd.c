@@ -157,6 +157,50 @@ static void machine_name(const struct qemu_cmd_options *o, char *name, size_t si
 		snprintf(name, size, "%s", found);
 }
 
+/* The region tree of the same run: QEMU's "info mtree" beside its "info mtree -f" (the
+ * same name without "-f"), else info-mtree.txt beside the log. It tells MSI-X layouts
+ * the trace may not have read. */
+static char *tree_path(const struct qemu_cmd_options *o)
+{
+	const char *base = o->mtree ? o->mtree : strcmp(o->log, "-") ? o->log : NULL;
+	if (!base)
+		return NULL;
+	const char *slash = strrchr(base, '/');
+	size_t dir = slash ? (size_t)(slash - base) + 1 : 0;
+	const char *name = base + dir;
+	char *path = malloc(strlen(base) + sizeof("info-mtree.txt"));
+	if (!path)
+		return NULL;
+	memcpy(path, base, dir);
+	if (o->mtree && strncmp(name, "info-mtree-f", 12) == 0)
+		sprintf(path + dir, "info-mtree%s", name + 12);
+	else
+		strcpy(path + dir, "info-mtree.txt");
+	return path;
+}
+
+static int load_hints(const struct qemu_cmd_options *o, struct qemu_replay_msix_hint **hints,
+                      size_t *n)
+{
+	*hints = NULL;
+	*n = 0;
+	char *path = tree_path(o);
+	FILE *f = path ? fopen(path, "r") : NULL;
+	if (!f) {
+		free(path);
+		return 0;
+	}
+	struct qemu_error err = {0};
+	int r = qemu_mtree_msix_hints(f, hints, n, &err);
+	fclose(f);
+	if (r)
+		fprintf(o->err, "%s:%u: error: %s\n", path, err.line, err.message);
+	else if (o->verbose)
+		fprintf(o->out, "%s: %zu MSI-X layouts\n", path, *n);
+	free(path);
+	return r ? 2 : 0;
+}
+
 /* ---- world ---- */
 
 static const char *device_label(void *arg, const bm_pci_func *f)
@@ -176,8 +220,14 @@ static int start_replay(struct trace_run *s)
 		fprintf(o->err, "busmap: unknown machine \"%s\"\n", machine);
 		return 2;
 	}
+	struct qemu_replay_msix_hint *hints;
+	if (load_hints(o, &hints, &opt.nmsix_hints))
+		return 2;
+	opt.msix_hints = hints;
 	struct qemu_error err = {0};
-	if (qemu_replay_new(s->trace, &opt, &s->rep, &err)) {
+	int r = qemu_replay_new(s->trace, &opt, &s->rep, &err);
+	free(hints);
+	if (r) {
 		fprintf(o->err, "%s:%u: error: cannot replay this trace: %s\n", o->log, err.line,
 		        err.message);
 		return 2;

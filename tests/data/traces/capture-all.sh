@@ -109,7 +109,16 @@ run_arm64_edk2_shell() {
 		-device virtio-rng-pci,addr=4
 }
 
-runs=(q35_linux_assign_busses q35_ovmf_shell arm64_edk2_shell)
+run_q35_uboot() {
+	capture u1-q35-uboot 900 --wait 'autoboot' --send ' ' --wait '=> ' --send 'pci\r' \
+		--wait '=> ' --out -- "${x86[@]}" \
+		-M q35 -bios /usr/lib/u-boot/qemu-x86_64/u-boot.rom \
+		-device pcie-root-port,id=rp1,chassis=1,addr=2 \
+		-device virtio-rng-pci,bus=rp1 \
+		-device virtio-rng-pci,addr=4,disable-modern=on
+}
+
+runs=(q35_linux_assign_busses q35_ovmf_shell arm64_edk2_shell q35_uboot)
 [ $# -gt 0 ] && runs=("$@")
 for r in "${runs[@]}"; do
 	"run_${r//-/_}"
