@@ -481,6 +481,7 @@ static void msix_from_hints(struct qemu_replay *r, struct device *d)
 		    .pba_bar = bar,
 		    .pba_offset = (uint32_t)h->pba_offset,
 		    .hollow = h->exclusive,
+		    .hinted = true,
 		};
 		return;
 	}

@@ -89,8 +89,8 @@ struct qemu_replay_msix {
 	unsigned nvectors; /* 0: none modelled */
 	unsigned table_bar, pba_bar;
 	uint32_t table_offset, pba_offset;
-	bool hollow;   /* the table's BAR shows nothing of its own besides table and PBA */
-	unsigned line; /* the trace line the layout was completed at, 0: from a hint */
+	bool hollow; /* the table's BAR shows nothing of its own besides table and PBA */
+	bool hinted; /* from a hint, not from the capability the trace read */
 };
 
 struct qemu_replay_device {
