@@ -327,12 +327,18 @@ static int compare_view(const struct view *v, const struct piece *p, size_t np, 
 		/* An MSI-X part is one region without subregions: QEMU shows what is visible of
 		 * it as one line (the flat view joins the pieces of a region that touch). */
 		bool whole = p[k].bar->part != QEMU_REPLAY_PART_BAR, shown = false;
-		for (size_t i = 0; i < v->n && !shown; i++) {
-			const struct qemu_mtree_line *l = &v->lines[i];
-			uint64_t s = l->start - v->base, e = l->last - v->base;
-			shown = in_view(v, l) && !background(v, l) &&
-			        (whole ? s == p[k].start && e == p[k].last
-			               : s >= p[k].start && e <= p[k].last);
+		/* A BAR's contents may show through its MSI-X parts in pieces, one of which may
+		 * be a gap of its own region: one line in any of them is enough. */
+		for (size_t j = 0; j < np && !shown; j++) {
+			if (whole ? j != k : p[j].bar != p[k].bar)
+				continue;
+			for (size_t i = 0; i < v->n && !shown; i++) {
+				const struct qemu_mtree_line *l = &v->lines[i];
+				uint64_t s = l->start - v->base, e = l->last - v->base;
+				shown = in_view(v, l) && !background(v, l) &&
+				        (whole ? s == p[j].start && e == p[j].last
+				               : s >= p[j].start && e <= p[j].last);
+			}
 		}
 		if (!shown && whole)
 			return qemu_error_set(

@@ -23,9 +23,10 @@ extern "C" {
  * - holds at least one line that is not background, and
  * - holds whole every non-background line that touches it,
  * and no non-background line outside every BAR has the name of a line inside one.
- * A BAR's MSI-X parts (see qemu_replay_bar) are judged as BARs of their own, and must show
- * QEMU's regions of the same name ("msix-table", "msix-pba"), where the BAR's contents must
- * show neither.
+ * A BAR's MSI-X parts (see qemu_replay_bar) are judged as BARs of their own: each must be
+ * exactly one line of QEMU's region of its name ("msix-table", "msix-pba"), and the BAR's
+ * contents show neither; those contents need one line in any of the pieces the parts
+ * leave of them (a piece may be a gap of the device's own region).
  * The flat view shows a BAR's contents, not the BAR, so a BAR whose region has holes is
  * judged by what shows through them only in that sense.
  */

@@ -460,19 +460,19 @@ static bool mapped_at(const struct qemu_replay *r, const struct device *d, unsig
 	return false;
 }
 
-/* A hint names its device by QEMU's name for the MSI-X region, "DEVICE-msix", and says
- * where the region was; the BAR the trace mapped there is the one. */
+/* A hint names its device by QEMU's name for the region holding the MSI-X parts,
+ * "DEVICE-msix" or "DEVICE-bar0" (the device's own BAR), and says where the region was;
+ * the BAR the trace mapped there is the one. */
 static void msix_from_hints(struct qemu_replay *r, struct device *d)
 {
 	size_t len = strlen(d->pub.name);
 	for (size_t i = 0; i < r->opt.nmsix_hints; i++) {
 		const struct qemu_replay_msix_hint *h = &r->opt.msix_hints[i];
 		unsigned bar;
-		if (strncmp(h->owner, d->pub.name, len) != 0 ||
-		    strcmp(h->owner + len, "-msix") != 0 || !h->table_size || h->table_size % 16 ||
-		    h->table_size > 2048 * 16 || h->table_offset > UINT32_MAX ||
-		    h->pba_offset > UINT32_MAX || !mapped_at(r, d, &bar, h->addr, h->size) ||
-		    bar >= BM_PCI_NUM_BARS)
+		if (strncmp(h->owner, d->pub.name, len) != 0 || h->owner[len] != '-' ||
+		    !h->table_size || h->table_size % 16 || h->table_size > 2048 * 16 ||
+		    h->table_offset > UINT32_MAX || h->pba_offset > UINT32_MAX ||
+		    !mapped_at(r, d, &bar, h->addr, h->size) || bar >= BM_PCI_NUM_BARS)
 			continue;
 		d->pub.msix = (struct qemu_replay_msix){
 		    .nvectors = (unsigned)(h->table_size / 16),

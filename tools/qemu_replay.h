@@ -26,11 +26,11 @@
  *
  * - MSI-X from the capability's registers as the trace read them (message control, table
  *   and PBA offsets and BARs), else from a layout the caller knows (qemu_mtree_msix_hints:
- *   QEMU's "info mtree" of the same run, whose MSI-X region is named after the device and
- *   lies where the trace mapped one of its BARs); busmap's function then has the table
- *   and PBA as the PCI layer's overlays. A BAR laid out as QEMU's exclusive MSI-X BAR (table at 0
- * and PBA at half the BAR, nothing else) is hollow: elsewhere in it, whatever lies below shows
- * through.
+ *   QEMU's "info mtree" of the same run, whose region holding them is named after the
+ *   device, "DEVICE-...", and lies where the trace mapped one of its BARs); busmap's function then
+ * has the table and PBA as the PCI layer's overlays. A BAR laid out as QEMU's exclusive MSI-X BAR
+ * (table at 0 and PBA at half the BAR, nothing else) is hollow: elsewhere in it, whatever lies
+ * below shows through.
  *
  * QEMU's decode rule differs by machine only in whether a BAR may decode at address 0:
  * arm "virt" allows it, x86 "pc" and "q35" do not (qemu_replay_machine_options).
@@ -53,7 +53,8 @@ extern "C" {
 #endif
 
 /* An MSI-X layout QEMU showed: the region holding the table and PBA, named after its
- * device ("virtio-net-pci-msix"), where it was mapped, and where both lie in it. */
+ * device ("virtio-net-pci-msix", "nvme-bar0"), where it was mapped, and where both lie
+ * in it. */
 struct qemu_replay_msix_hint {
 	char owner[64];
 	uint64_t addr, size;

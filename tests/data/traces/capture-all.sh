@@ -109,6 +109,20 @@ run_arm64_edk2_shell() {
 		-device virtio-rng-pci,addr=4
 }
 
+run_q35_linux_realloc_nvme() {
+	local k i
+	k=$(kernel)
+	i=$(initramfs)
+	capture l2-q35-linux-realloc-nvme 900 --wait BUSMAP-CAPTURE-DONE --out -- "${x86[@]}" \
+		-M q35 -kernel "$k" -initrd "$i" \
+		-append "${linux_args[*]} pci=realloc" \
+		-device pcie-root-port,id=rp1,chassis=1,addr=2 \
+		-device nvme,serial=busmap,drive=d0,bus=rp1 \
+		-drive if=none,id=d0,file=null-co://,format=raw,file.size=1M \
+		-device edu,addr=5 \
+		-device virtio-rng-pci,addr=4
+}
+
 run_q35_uboot() {
 	capture u1-q35-uboot 900 --wait 'autoboot' --send ' ' --wait '=> ' --send 'pci\r' \
 		--wait '=> ' --out -- "${x86[@]}" \
@@ -118,7 +132,7 @@ run_q35_uboot() {
 		-device virtio-rng-pci,addr=4,disable-modern=on
 }
 
-runs=(q35_linux_assign_busses q35_ovmf_shell arm64_edk2_shell q35_uboot)
+runs=(q35_linux_assign_busses q35_ovmf_shell arm64_edk2_shell q35_uboot q35_linux_realloc_nvme)
 [ $# -gt 0 ] && runs=("$@")
 for r in "${runs[@]}"; do
 	"run_${r//-/_}"
