@@ -586,7 +586,10 @@ static int create_function(struct qemu_replay *r, struct device *d, struct qemu_
 	    hollow->type != BM_PCI_BAR_IO) {
 		int ret = bm_region_new_container(r->sys, d->pub.name, hollow->size, &d->hollow);
 		if (ret)
-			return qemu_error_set(err, 0, ret, "out of memory");
+			return qemu_error_set(err, d->pub.first_line,
+			                      ret == -ENOMEM ? ret : -EBADMSG,
+			                      "cannot make the hollow BAR%u of %s: error %d",
+			                      m->table_bar, d->pub.name, ret);
 		hollow->region = d->hollow;
 	}
 	bm_pci_bus *bus = d->parent == ROOT_BUS
