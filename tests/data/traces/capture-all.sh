@@ -72,15 +72,20 @@ capture() { # NAME TIMEOUT WAIT... -- QEMU ARGS
 
 x86=(qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 1024 -nodefaults -display none
 	-no-reboot)
-linux_args=(console=ttyS0 ignore_loglevel)
 
-run_q35_linux_assign_busses() {
-	local k i
+# Linux on q35 with the initramfs above: NAME, the PCI option, then QEMU's device arguments.
+capture_linux() {
+	local name=$1 option=$2 k i
+	shift 2
 	k=$(kernel)
 	i=$(initramfs)
-	capture l1-q35-linux-assign-busses 900 --wait BUSMAP-CAPTURE-DONE --out -- "${x86[@]}" \
+	capture "$name" 900 --wait BUSMAP-CAPTURE-DONE --out -- "${x86[@]}" \
 		-M q35 -kernel "$k" -initrd "$i" \
-		-append "${linux_args[*]} pci=assign-busses" \
+		-append "console=ttyS0 ignore_loglevel $option" "$@"
+}
+
+run_q35_linux_assign_busses() {
+	capture_linux l1-q35-linux-assign-busses pci=assign-busses \
 		-device pcie-root-port,id=rp1,chassis=1,addr=2,bus-reserve=3 \
 		-device pcie-root-port,id=rp2,chassis=2,addr=3 \
 		-device virtio-rng-pci,bus=rp1 \
@@ -110,12 +115,7 @@ run_arm64_edk2_shell() {
 }
 
 run_q35_linux_realloc_nvme() {
-	local k i
-	k=$(kernel)
-	i=$(initramfs)
-	capture l2-q35-linux-realloc-nvme 900 --wait BUSMAP-CAPTURE-DONE --out -- "${x86[@]}" \
-		-M q35 -kernel "$k" -initrd "$i" \
-		-append "${linux_args[*]} pci=realloc" \
+	capture_linux l2-q35-linux-realloc-nvme pci=realloc \
 		-device pcie-root-port,id=rp1,chassis=1,addr=2 \
 		-device nvme,serial=busmap,drive=d0,bus=rp1 \
 		-drive if=none,id=d0,file=null-co://,format=raw,file.size=1M \
