@@ -187,7 +187,8 @@ void qemu_replay_free(struct qemu_replay *r);
 /*
  * Replays the trace's events whose line is below until_line (0: all), continuing from where
  * the last call stopped. A divergence does not stop the replay: each write is compared on
- * its own. Returns 0, or a negative errno from busmap (err says at which line).
+ * its own. Returns 0, a negative errno from busmap, or -EXDEV when busmap's bridges route an
+ * access to another function than QEMU's did (err says at which line).
  */
 int qemu_replay_run(struct qemu_replay *r, unsigned until_line, struct qemu_error *err);
 const struct qemu_replay_result *qemu_replay_result(const struct qemu_replay *r);
