@@ -1,11 +1,11 @@
 #!/bin/bash
-# Recaptures the traces of this folder that were made here (the four copied from the
-# shared set are not remade by this script) with Debian's QEMU under TCG.
+# Records again, with Debian's QEMU under TCG, the runs of this folder made by this script
+# (not a, c1, d1 and g, which another driver recorded).
 #
 # usage: capture-all.sh [RUN...]      (default: every run below, one at a time)
 #
 # Needs Debian packages qemu-system-x86, qemu-system-arm, ovmf, qemu-efi-aarch64,
-# seabios, busybox-static and cpio. The Linux runs use Debian's kernel: $BUSMAP_KERNEL
+# u-boot-qemu, seabios, busybox-static and cpio. The Linux runs use Debian's kernel: $BUSMAP_KERNEL
 # if set, else the package linux-image-amd64 depends on, fetched with apt-get download
 # into $CACHE (default ~/.cache/busmap-traces) and unpacked there, never installed.
 set -euo pipefail
@@ -132,7 +132,19 @@ run_q35_uboot() {
 		-device virtio-rng-pci,addr=4,disable-modern=on
 }
 
-runs=(q35_linux_assign_busses q35_ovmf_shell arm64_edk2_shell q35_uboot q35_linux_realloc_nvme)
+run_arm64_uboot_root_port() {
+	capture u2-arm64-uboot-root-port 600 --wait 'autoboot' --send ' ' --wait '=> ' \
+		--send 'pci\r' --wait '=> ' --out -- qemu-system-aarch64 \
+		-M virt -cpu cortex-a57 -m 512 -nodefaults -display none \
+		-bios /usr/lib/u-boot/qemu_arm64/u-boot.bin \
+		-device pcie-root-port,id=rp1,chassis=1,addr=2 \
+		-device virtio-rng-pci,bus=rp1 \
+		-device pci-bridge,chassis_nr=2,id=br1,addr=3 \
+		-device virtio-rng-pci,bus=br1,addr=1,disable-modern=on
+}
+
+runs=(q35_linux_assign_busses q35_ovmf_shell arm64_edk2_shell q35_uboot q35_linux_realloc_nvme
+	arm64_uboot_root_port)
 [ $# -gt 0 ] && runs=("$@")
 for r in "${runs[@]}"; do
 	"run_${r//-/_}"
