@@ -5,9 +5,10 @@
 # usage: capture-all.sh [RUN...]      (default: every run below, one at a time)
 #
 # Needs Debian packages qemu-system-x86, qemu-system-arm, ovmf, qemu-efi-aarch64,
-# u-boot-qemu, seabios, busybox-static and cpio. The Linux runs use Debian's kernel: $BUSMAP_KERNEL
-# if set, else the package linux-image-amd64 depends on, fetched with apt-get download
-# into $CACHE (default ~/.cache/busmap-traces) and unpacked there, never installed.
+# u-boot-qemu, seabios, busybox-static and cpio. The Linux runs use Debian's kernel:
+# $BUSMAP_KERNEL if set, else the package linux-image-amd64 depends on, fetched with
+# apt-get download into $CACHE (default ~/.cache/busmap-traces) and unpacked there, never
+# installed.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
