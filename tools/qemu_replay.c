@@ -438,7 +438,7 @@ static void msix_from_caps(struct device *d)
 	    .pba_offset = pba & ~7u,
 	};
 	if (m->table_bar >= BM_PCI_NUM_BARS || m->pba_bar >= BM_PCI_NUM_BARS) {
-		m->nvectors = 0; /* busmap will say what is wrong with it, if anything maps */
+		m->nvectors = 0; /* no BAR holds it: nothing to lay over */
 		return;
 	}
 	m->hollow = exclusive_layout(d, m);
@@ -471,7 +471,7 @@ static void msix_from_hints(struct qemu_replay *r, struct device *d)
 		unsigned bar;
 		if (strncmp(h->owner, d->pub.name, len) != 0 || h->owner[len] != '-' ||
 		    !h->table_size || h->table_size % 16 || h->table_size > 2048 * 16 ||
-		    h->table_offset > UINT32_MAX || h->pba_offset > UINT32_MAX ||
+		    !h->pba_size || h->table_offset > UINT32_MAX || h->pba_offset > UINT32_MAX ||
 		    !mapped_at(r, d, &bar, h->addr, h->size) || bar >= BM_PCI_NUM_BARS)
 			continue;
 		d->pub.msix = (struct qemu_replay_msix){
