@@ -2,7 +2,7 @@
 /*
  * bars.rom: real firmware's and OSes' BAR sequences, replayed by a vCPU. Each pattern
  * programs BARs through CF8/CFC (then all again through ECAM) in the order the firmware
- * does (the traces in ../shared/traces and their READMEs are the facts), and after every
+ * does (the traces in tests/data/traces and their READMEs are the facts), and after every
  * write reads every address a BAR decodes or has decoded: each must answer as the BAR
  * placed last there, the ROM or RAM in front of it, or nothing (model.c). The verdict of
  * a failure names the pattern; COM1 has the step and the write.
