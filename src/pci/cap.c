@@ -47,6 +47,7 @@ int pci_cap_add(bm_pci_func *f, const struct bm_pci_cap_desc *c, unsigned *offse
 	else
 		f->cfg[PCI_CAP_PTR] = (uint8_t)off;
 	f->cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+	pci_cfg_mark(f, 0, BM_PCI_CFG_SIZE);
 	f->cap_last = off;
 	f->cap_free = off + (unsigned)c->len;
 	if (offset)

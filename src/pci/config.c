@@ -20,7 +20,119 @@ int pci_lock(bm_pci_host *h)
 
 int pci_unlock(bm_pci_host *h)
 {
+	pci_cfg_publish(h);
 	return bm_commit(h->sys);
+}
+
+/* ---- the readers' copy ---- */
+
+void pci_cfg_mark(bm_pci_func *f, unsigned reg, unsigned len)
+{
+	uint64_t end = (uint64_t)reg + len;
+	unsigned hi = end < f->cfg_size ? (unsigned)end : f->cfg_size;
+	if (reg >= hi)
+		return;
+	if (reg < f->dirty_lo)
+		f->dirty_lo = reg;
+	if (hi > f->dirty_hi)
+		f->dirty_hi = hi;
+	if (!f->dirty_listed) {
+		f->dirty_listed = true;
+		f->dirty_next = f->host->dirty;
+		f->host->dirty = f;
+	}
+}
+
+/* Copies the changed words; readers that overlap it see the count move and retry. */
+static void publish_func(bm_pci_func *f)
+{
+	uint64_t *pub = (uint64_t *)(void *)f->pub;
+	unsigned seq = f->pub_seq;
+	bool open = false;
+	for (unsigned at = f->dirty_lo & ~7u; at < f->dirty_hi; at += 8) {
+		/* Byte i of a word is bits 8i..8i+7, whatever the host's byte order. */
+		uint64_t w = 0;
+		for (unsigned i = 0; i < 8; i++)
+			w |= (uint64_t)f->cfg[at + i] << (8 * i);
+		if (__atomic_load_n(&pub[at / 8], __ATOMIC_RELAXED) == w)
+			continue;
+		if (!open) {
+			__atomic_store_n(&f->pub_seq, seq + 1, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_RELEASE);
+			open = true;
+		}
+		__atomic_store_n(&pub[at / 8], w, __ATOMIC_RELAXED);
+	}
+	if (open)
+		__atomic_store_n(&f->pub_seq, seq + 2, __ATOMIC_RELEASE);
+	f->dirty_lo = f->cfg_size;
+	f->dirty_hi = 0;
+}
+
+void pci_cfg_publish(bm_pci_host *h)
+{
+	bm_pci_func **link = &h->dirty;
+	while (*link) {
+		bm_pci_func *f = *link;
+		/* A function saved in an open transaction publishes when that one succeeds: a
+		 * reader must never see what a rollback takes back. */
+		if (f->snap) {
+			link = &f->dirty_next;
+			continue;
+		}
+		publish_func(f);
+		f->dirty_listed = false;
+		*link = f->dirty_next;
+	}
+}
+
+void pci_cfg_forget(bm_pci_func *f)
+{
+	if (!f->dirty_listed)
+		return;
+	for (bm_pci_func **link = &f->host->dirty; *link; link = &(*link)->dirty_next) {
+		if (*link == f) {
+			*link = f->dirty_next;
+			break;
+		}
+	}
+	f->dirty_listed = false;
+}
+
+/* The general case: a register across two words or past the end. */
+static uint32_t pub_get(const bm_pci_func *f, unsigned reg, unsigned size)
+{
+	const uint64_t *pub = (const uint64_t *)(const void *)f->pub;
+	uint32_t v = 0;
+	for (unsigned i = 0; i < size; i++) {
+		uint64_t at = (uint64_t)reg + i;
+		uint32_t b = 0xff;
+		if (at < f->cfg_size)
+			b = (uint8_t)(__atomic_load_n(&pub[at / 8], __ATOMIC_RELAXED) >>
+			              (8 * (at % 8)));
+		v |= b << (8 * i);
+	}
+	return v;
+}
+
+/* A writer holds the count odd for a handful of stores; one preempted there sends the
+ * reader to the lock rather than spinning. */
+#define PUB_TRIES 64
+
+bool pci_cfg_pub_read_slow(const bm_pci_func *f, unsigned reg, unsigned size, uint32_t *value)
+{
+	for (unsigned t = 0; t < PUB_TRIES; t++) {
+		unsigned seq = __atomic_load_n(&f->pub_seq, __ATOMIC_ACQUIRE);
+		if (seq & 1)
+			continue;
+		uint32_t v = pub_get(f, reg, size);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&f->pub_seq, __ATOMIC_RELAXED) == seq) {
+			*value = v;
+			return true;
+		}
+	}
+	return false;
 }
 
 uint32_t pci_cfg_get(const bm_pci_func *f, unsigned reg, unsigned size)
@@ -46,6 +158,7 @@ static void set_bytes(uint8_t *arr, unsigned limit, unsigned reg, unsigned size,
 void pci_cfg_set(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value)
 {
 	set_bytes(f->cfg, f->cfg_size, reg, size, value);
+	pci_cfg_mark(f, reg, size < 4 ? size : 4);
 }
 
 void pci_cfg_set_wmask(bm_pci_func *f, unsigned reg, unsigned size, uint32_t mask)
@@ -68,6 +181,7 @@ void pci_cfg_guest_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t v
 		uint8_t wm = f->wmask[at], w1c = f->w1cmask[at];
 		f->cfg[at] = (uint8_t)(((f->cfg[at] & ~wm) | (b & wm)) & ~(b & w1c));
 	}
+	pci_cfg_mark(f, reg, size < 4 ? size : 4);
 }
 
 static uint32_t size_mask(unsigned size)
@@ -165,6 +279,8 @@ void bm_pci_func_cfg_set(bm_pci_func *f, unsigned reg, unsigned size, uint32_t v
 	pci_cfg_set(f, reg, size, value);
 	if (locked)
 		pci_unlock(f->host);
+	else if (bm_lock_held(f->host->sys))
+		pci_cfg_publish(f->host); /* a listener: its caller holds the lock */
 }
 
 void bm_pci_func_cfg_set_masks(bm_pci_func *f, unsigned reg, unsigned size, uint32_t wmask,

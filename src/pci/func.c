@@ -26,6 +26,7 @@ void pci_slot_update_multi(bm_pci_bus *bus, unsigned dev)
 		bool multi = f->multifunction || (fn == 0 && n > 1);
 		uint8_t ht = f->cfg[PCI_HEADER_TYPE] & (uint8_t)~PCI_HEADER_MULTI;
 		f->cfg[PCI_HEADER_TYPE] = (uint8_t)(ht | (multi ? PCI_HEADER_MULTI : 0));
+		pci_cfg_mark(f, PCI_HEADER_TYPE, 1);
 	}
 }
 
@@ -75,13 +76,16 @@ static int func_alloc(bm_pci_bus *bus, unsigned dev, unsigned fn, const struct b
 	f->type1 = d->header == BM_PCI_HEADER_BRIDGE;
 	f->multifunction = d->multifunction;
 	f->cfg_size = d->extended ? BM_PCI_CFG_EXTSIZE : BM_PCI_CFG_SIZE;
-	f->cfg = calloc(3, f->cfg_size);
+	/* The published copy last: at a multiple of the size, it is as aligned as calloc's. */
+	f->cfg = calloc(4, f->cfg_size);
 	if (!f->cfg) {
 		free(f);
 		return -ENOMEM;
 	}
 	f->wmask = f->cfg + f->cfg_size;
 	f->w1cmask = f->wmask + f->cfg_size;
+	f->pub = f->w1cmask + f->cfg_size;
+	f->dirty_lo = f->cfg_size;
 	snprintf(f->name, sizeof(f->name), "%02x:%02x.%x", pci_func_bus_number(f) & 0xff, dev, fn);
 	f->cap_free = PCI_HEADER_END;
 	f->ext_free = d->extended ? PCI_EXT_CAP_START : 0;
@@ -107,8 +111,9 @@ static void func_detach(bm_pci_func *f, bool unlink)
 		f->intx_level = false;
 		pci_intx_update(f);
 	}
+	pci_cfg_forget(f);
 	if (unlink && f->bus->funcs[PCI_DEVFN(f->dev, f->fn)] == f) {
-		f->bus->funcs[PCI_DEVFN(f->dev, f->fn)] = NULL;
+		__atomic_store_n(&f->bus->funcs[PCI_DEVFN(f->dev, f->fn)], NULL, __ATOMIC_RELAXED);
 		pci_slot_update_multi(f->bus, f->dev);
 	}
 	if (f->host->host_bridge == f)
@@ -156,7 +161,7 @@ void pci_bus_release_funcs(bm_pci_bus *bus)
 	for (unsigned i = 0; i < PCI_MAX_DEVFN; i++) {
 		if (bus->funcs[i])
 			func_release(bus->funcs[i]);
-		bus->funcs[i] = NULL;
+		__atomic_store_n(&bus->funcs[i], NULL, __ATOMIC_RELAXED);
 	}
 }
 
@@ -189,7 +194,9 @@ int bm_pci_func_new(bm_pci_bus *bus, unsigned dev, unsigned fn, const struct bm_
 		f = NULL;
 	}
 	if (f) {
-		bus->funcs[PCI_DEVFN(dev, fn)] = f;
+		/* Lock-free readers find f from here on: its registers go out first. */
+		pci_cfg_publish(h);
+		__atomic_store_n(&bus->funcs[PCI_DEVFN(dev, fn)], f, __ATOMIC_RELEASE);
 		pci_slot_update_multi(bus, dev);
 		*out = f;
 	}

@@ -27,6 +27,7 @@ void pci_intx_update(bm_pci_func *f)
 	uint8_t st = f->cfg[PCI_STATUS];
 	f->cfg[PCI_STATUS] =
 	    f->intx_level ? (uint8_t)(st | PCI_STATUS_INTX) : (uint8_t)(st & ~PCI_STATUS_INTX);
+	pci_cfg_mark(f, PCI_STATUS, 1);
 	bool out = f->intx_level && !(pci_cfg_get(f, PCI_COMMAND, 2) & PCI_CMD_INTX_DISABLE);
 	if (out == f->intx_out)
 		return;

@@ -3,6 +3,12 @@
  * The PCI layer's objects and the calls its files make to each other. Everything here runs
  * with the system's writer lock held (taken by the public entry points through bm_begin),
  * which is what serialises a function's registers between vCPU and device threads.
+ *
+ * The one exception is a guest's configuration read through CF8/CFC or ECAM, which takes no
+ * lock: it reads each function's published copy of its registers (pub), which the writer
+ * brings up to date under a per-function sequence count whenever it releases the lock, and
+ * never while the function is saved in an open transaction, so a reader sees a register as
+ * it was before a write or after it, never half-written nor rolled back.
  */
 #ifndef BUSMAP_PCI_INTERNAL_H
 #define BUSMAP_PCI_INTERNAL_H
@@ -128,6 +134,13 @@ struct bm_pci_func {
 	const struct bm_pci_func_ops *ops;
 	void *opaque;
 	struct pci_func_snap *snap; /* its snapshot in the innermost open transaction */
+	/* What lock-free readers see (config.c): a copy of cfg, 8-byte aligned, written only
+	 * with atomic stores between two increments of pub_seq (odd while it changes). */
+	uint8_t *pub;
+	unsigned pub_seq;
+	unsigned dirty_lo, dirty_hi;    /* bytes of cfg that may differ from pub */
+	struct bm_pci_func *dirty_next; /* in the host's list of such functions */
+	bool dirty_listed;
 };
 
 struct bm_pci_bus {
@@ -152,6 +165,7 @@ struct bm_pci_host {
 	struct pci_txn *txn;           /* the innermost open transaction (txn.c) */
 	struct pci_func_snap *spare;   /* a snapshot kept for the next one */
 	struct pci_write *spare_write; /* a deferred write's record kept for the next one */
+	bm_pci_func *dirty;            /* functions whose registers changed since published */
 };
 
 /* Locking: every public entry takes the writer lock through a transaction. */
@@ -227,6 +241,31 @@ uint32_t pci_cfg_get(const bm_pci_func *f, unsigned reg, unsigned size);
 void pci_cfg_set(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value);
 void pci_cfg_set_wmask(bm_pci_func *f, unsigned reg, unsigned size, uint32_t mask);
 void pci_cfg_set_w1c(bm_pci_func *f, unsigned reg, unsigned size, uint32_t mask);
+/* Records that [reg, reg + len) of f's registers changed, for the next publication. */
+void pci_cfg_mark(bm_pci_func *f, unsigned reg, unsigned len);
+/* Copies the changed registers of every function not saved in an open transaction to
+ * their published copies. Allocates nothing, cannot fail. */
+void pci_cfg_publish(bm_pci_host *h);
+/* Takes f off the host's list of changed functions (it is leaving). */
+void pci_cfg_forget(bm_pci_func *f);
+bool pci_cfg_pub_read_slow(const bm_pci_func *f, unsigned reg, unsigned size, uint32_t *value);
+/* Reads the published copy of f's registers, as pci_cfg_get does the registers (size 1, 2
+ * or 4); false if writers kept changing it. Inline: it is most of a configuration read. */
+static inline bool pci_cfg_pub_read(const bm_pci_func *f, unsigned reg, unsigned size,
+                                    uint32_t *value)
+{
+	if (reg >= f->cfg_size || reg % 8 + size > 8)
+		return pci_cfg_pub_read_slow(f, reg, size, value);
+	const uint64_t *word = (const uint64_t *)(const void *)f->pub + reg / 8;
+	unsigned seq = __atomic_load_n(&f->pub_seq, __ATOMIC_ACQUIRE);
+	uint64_t w = __atomic_load_n(word, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if ((seq & 1) || __atomic_load_n(&f->pub_seq, __ATOMIC_RELAXED) != seq)
+		return pci_cfg_pub_read_slow(f, reg, size, value);
+	*value =
+	    (uint32_t)(w >> (8 * (reg % 8))) & (size >= 4 ? UINT32_MAX : (1u << (8 * size)) - 1);
+	return true;
+}
 /* Applies a guest write through the masks. */
 void pci_cfg_guest_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value);
 /* A guest configuration read of an existing function, under the lock. */

@@ -594,6 +594,7 @@ static void copy_in(bm_pci_func *f, const struct blob *b, const struct func_rec 
 {
 	const uint8_t *s = b->p + r->state;
 	memcpy(f->cfg, s, f->cfg_size);
+	pci_cfg_mark(f, 0, f->cfg_size);
 	f->intx_level = s[f->cfg_size] != 0 && f->cfg[PCI_INT_PIN] >= 1 && f->cfg[PCI_INT_PIN] <= 4;
 	if (!f->msix.off)
 		return;

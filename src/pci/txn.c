@@ -134,6 +134,7 @@ static void restore(const struct pci_func_snap *s)
 {
 	bm_pci_func *f = s->f;
 	memcpy(f->cfg, s->cfg, f->cfg_size);
+	pci_cfg_mark(f, 0, f->cfg_size);
 	if (s->npba)
 		memcpy(f->msix.pba, s->pba, s->npba * sizeof(uint64_t));
 	if (s->ntable)
@@ -185,7 +186,7 @@ static void emit_changes(const struct pci_func_snap *s)
  * line, then each write's effects. Hooks may start transactions of their own, whose
  * events they report themselves: what this one reports is fixed before any hook runs. A
  * transaction that changed no region moved no BAR: it has no event to look for. */
-static void run_effects(const struct pci_txn *t, bool moved)
+static void run_effects(bm_pci_host *h, const struct pci_txn *t, bool moved)
 {
 	for (struct pci_func_snap *s = t->saved; s; s = s->next) {
 		for (unsigned i = 0; moved && i < PCI_NUM_SLOTS; i++)
@@ -193,6 +194,8 @@ static void run_effects(const struct pci_txn *t, bool moved)
 			    (struct pci_bar_state){s->f->bars[i].mapped, s->f->bars[i].mapped_addr};
 		s->f->snap = NULL; /* from now on its events go out as they happen */
 	}
+	/* Readers see the write before anyone is told of it. */
+	pci_cfg_publish(h);
 	for (const struct pci_func_snap *s = t->saved; s; s = s->next) {
 		if (moved)
 			emit_changes(s);
@@ -289,7 +292,7 @@ int pci_txn_end(bm_pci_host *h, struct pci_txn *t, int err)
 		unsigned below = bm_effects_levels(h->sys);
 		if (t->level == below + 1)
 			bm_set_effects_levels(h->sys, t->level);
-		run_effects(t, moved);
+		run_effects(h, t, moved);
 		bm_set_effects_levels(h->sys, below);
 		free_all(h, t);
 	}

@@ -117,10 +117,81 @@ static void test_moves_under_dispatch(void **state)
 	pt_free(s.t);
 }
 
+/* Two values of BAR 0 that differ in every byte the BAR lets software write. */
+#define BAR_X 0xa5a5a000u
+#define BAR_Y 0x5a5a5000u
+
+static void *bar_writer(void *arg)
+{
+	struct shared *s = arg;
+	bm_vcpu *v;
+	if (bm_vcpu_new(s->t->sys, 1, NULL, &v)) {
+		s->bad++;
+		atomic_store(&s->done, true);
+		return NULL;
+	}
+	for (unsigned i = 0; i < ROUNDS; i++)
+		bm_write(v, s->t->mem, ECAM_BASE + (4 << 15) + 0x10, 4, i % 2 ? BAR_X : BAR_Y);
+	atomic_store(&s->done, true);
+	bm_vcpu_free(v);
+	return NULL;
+}
+
+static bool whole(uint64_t val)
+{
+	return val == BAR_X || val == BAR_Y;
+}
+
+/* Reads BAR 0 through both mechanisms, and the status register the device thread keeps
+ * changing, while the writer rewrites the BAR. */
+static void *cfg_reader(void *arg)
+{
+	struct shared *s = arg;
+	bm_vcpu *v;
+	if (bm_vcpu_new(s->t->sys, 2, NULL, &v))
+		return NULL;
+	bm_write(v, s->t->io, 0xcf8, 4, 0x80000000u | 4 << 11 | 0x10);
+	while (!atomic_load(&s->done)) {
+		uint64_t a, b, st;
+		if (bm_read(v, s->t->mem, ECAM_BASE + (4 << 15) + 0x10, 4, &a) < 0 ||
+		    bm_read(v, s->t->io, 0xcfc, 4, &b) < 0 ||
+		    bm_read(v, s->t->mem, ECAM_BASE + (4 << 15) + 0x00, 2, &st) < 0 || !whole(a) ||
+		    !whole(b) || st != 0x1af4)
+			s->bad++;
+	}
+	bm_vcpu_free(v);
+	return NULL;
+}
+
+static void test_reads_never_torn(void **state)
+{
+	(void)state;
+	struct shared s = {0};
+	s.t = pt_new();
+	struct bm_pci_func_desc d = {
+	    .vendor_id = 0x1af4,
+	    .intx_pin = 1,
+	    .bars = {
+	        {.type = BM_PCI_BAR_MEM32, .size = 1 << 12, .ops = &bar_ops, .opaque = &s.hits}}};
+	s.f = pt_add(s.t, NULL, 4, 0, &d);
+	wr(s.f, 0x10, 4, BAR_X);
+	pthread_t th[3];
+	assert_int_equal(pthread_create(&th[0], NULL, bar_writer, &s), 0);
+	assert_int_equal(pthread_create(&th[1], NULL, cfg_reader, &s), 0);
+	assert_int_equal(pthread_create(&th[2], NULL, device, &s), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(s.bad, 0);
+	/* The last write is what every mechanism reads now. */
+	assert_int_equal(rd(s.f, 0x10, 4), (ROUNDS - 1) % 2 ? BAR_X : BAR_Y);
+	pt_free(s.t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_moves_under_dispatch),
+	    cmocka_unit_test(test_reads_never_torn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
