@@ -78,12 +78,14 @@ static void pbl_destroy(void *m)
 	pcb_free(m);
 }
 
-static void *pbl_vcpu_enter(void *m)
+static void *pbl_vcpu_enter(void *m, unsigned index)
 {
 	struct pbl_vcpu *v = calloc(1, sizeof(*v));
 
-	if (v)
+	if (v) {
 		v->m = m;
+		v->index = index;
+	}
 	return v;
 }
 

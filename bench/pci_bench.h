@@ -59,8 +59,8 @@ struct pcib_impl {
 	void (*destroy)(void *sys);
 	/* Waits until memory retired by past changes can be freed (optional). */
 	void (*settle)(void *sys);
-	/* A vCPU context, made and freed on the calling thread. */
-	void *(*vcpu_enter)(void *sys);
+	/* The context of vCPU index (0 or 1), made and freed on the calling thread. */
+	void *(*vcpu_enter)(void *sys, unsigned index);
 	void (*vcpu_leave)(void *vcpu);
 	/* Single accesses through dispatch, for checking the machine. */
 	int (*pio)(void *vcpu, bool write, unsigned port, unsigned size, uint32_t *value);
@@ -83,5 +83,16 @@ struct pcib_impl {
 extern const struct pcib_impl pcib_busmap;
 extern const struct pcib_impl pcib_busmap_qsbr;
 extern const struct pcib_impl pcib_baseline;
+
+/*
+ * A BAR move as bhyve's PCI layer makes it, through busmap's bhyve compatibility layer:
+ * unregister_mem of the old range, register_mem of the new one, with one 4 KiB range per
+ * device at pcib_bar_addr. Sets up the layer's process-wide instance (false on failure),
+ * moves device 0's range back and forth ops times (ops even), and tears it down.
+ */
+bool pcib_compat_open(unsigned ndev);
+uint64_t pcib_compat_moves(uint64_t ops);
+void pcib_compat_settle(void);
+void pcib_compat_close(void);
 
 #endif

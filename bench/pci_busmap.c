@@ -169,7 +169,7 @@ static void pbm_settle(void *p)
 	bm_synchronize(m->sys);
 }
 
-static void *pbm_vcpu_enter(void *p)
+static void *pbm_vcpu_enter(void *p, unsigned index)
 {
 	struct pbm *m = p;
 	struct pbm_vcpu *v = calloc(1, sizeof(*v));
@@ -179,7 +179,7 @@ static void *pbm_vcpu_enter(void *p)
 	v->mem = m->mem;
 	v->io = m->io;
 	v->qsbr = m->qsbr;
-	if (bm_vcpu_new(m->sys, 0, NULL, &v->vcpu)) {
+	if (bm_vcpu_new(m->sys, index, NULL, &v->vcpu)) {
 		free(v);
 		return NULL;
 	}
