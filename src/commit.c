@@ -128,12 +128,25 @@ struct builder {
 	size_t n, cap;
 };
 
-static void builder_release(struct builder *bd, bool free_ranges)
+/* Gives the vector back to the system's scratch, with the ranges unless they were taken. */
+static void builder_release(bm_system *sys, struct builder *bd, bool free_ranges)
 {
 	for (size_t i = 0; free_ranges && i < bd->n; i++)
 		free(bd->v[i]);
-	free(bd->v);
+	sys->scratch->ranges = bd->v;
+	sys->scratch->ranges_cap = bd->cap;
 	*bd = (struct builder){0};
+}
+
+void bm_scratch_release(struct bm_scratch *s)
+{
+	free(s->sc);
+	free(s->ranges);
+	bm_pieces_release(&s->pieces);
+	for (size_t i = 0; i < BM_RENDER_KEPT_LEVELS; i++)
+		bm_pieces_release(&s->levels[i]);
+	bm_index_scratch_release(&s->index);
+	*s = (struct bm_scratch){0};
 }
 
 /* Sizes one callback can serve whole: none longer than the range, so that the dispatch's
@@ -274,10 +287,12 @@ struct space_commit {
 /* [a, b] is widened, and no other window of this commit touches it. */
 static int render_one(struct space_commit *sc, uint64_t a, uint64_t b)
 {
-	struct bm_pieces pc = {0};
+	bm_system *sys = sc->space->sys;
+	struct bm_pieces pc = sys->scratch->pieces;
 	struct bm_conflict_set fresh = {0};
-	struct builder bd = {0};
-	int err = bm_render_window(sc->space, a, b, &pc, &fresh);
+	struct builder bd = {sys->scratch->ranges, 0, sys->scratch->ranges_cap};
+	pc.n = 0;
+	int err = bm_render_window(sc->space, a, b, &pc, &fresh, sys->scratch->levels);
 	if (!err)
 		err = build_ranges(&pc, &fresh, a, b, &bd);
 	if (!err)
@@ -292,15 +307,15 @@ static int render_one(struct space_commit *sc, uint64_t a, uint64_t b)
 	if (!err) {
 		for (size_t i = 0; i < bd.n; i++)
 			sc->made.ptrs[sc->made.n++] = bd.v[i];
-		err = bm_index_replace_tracked(sc->idx, a, b, bd.v, bd.n, &next, &sc->batch->bag,
-		                               &sc->made);
+		err = bm_index_replace_reusing(sc->idx, a, b, bd.v, bd.n, &next, &sc->batch->bag,
+		                               &sc->made, &sys->scratch->index);
 		if (err)
 			sc->made.n -= bd.n;
 		else
 			sc->idx = next;
 	}
-	builder_release(&bd, err != 0);
-	bm_pieces_release(&pc);
+	builder_release(sys, &bd, err != 0);
+	sys->scratch->pieces = pc;
 	bm_conflict_set_release(&fresh);
 	return err;
 }
@@ -331,6 +346,10 @@ static int prepare_space(struct space_commit *sc)
 {
 	bm_space *space = sc->space;
 	sc->idx = space->view->index;
+	if (space->diff_spare) {
+		sc->diff = *space->diff_spare;
+		sc->diff.nadded = sc->diff.nremoved = 0;
+	}
 	sc->nv = malloc(sizeof(*sc->nv));
 	sc->batch = calloc(1, sizeof(*sc->batch));
 	if (!sc->nv || !sc->batch)
@@ -362,7 +381,12 @@ static void release_space(struct space_commit *sc)
 	free(sc->nv);
 	bm_batch_free_now(sc->batch);
 	bm_conflict_set_release(&sc->before);
-	bm_diff_release(&sc->diff);
+	if (!sc->space->diff_spare)
+		sc->space->diff_spare = malloc(sizeof(*sc->space->diff_spare));
+	if (sc->space->diff_spare)
+		*sc->space->diff_spare = sc->diff;
+	else
+		bm_diff_release(&sc->diff);
 }
 
 /* Nothing here can fail. */
@@ -411,8 +435,17 @@ static size_t dirty_spaces(bm_system *sys)
 int bm_publish(bm_system *sys)
 {
 	size_t n = dirty_spaces(sys), k = 0;
-	struct space_commit *sc = n ? calloc(n, sizeof(*sc)) : NULL;
-	int err = n && !sc ? -ENOMEM : 0;
+	if (!sys->scratch && !(sys->scratch = calloc(1, sizeof(*sys->scratch))))
+		return -ENOMEM;
+	int err = 0;
+	/* Kept from one publication to the next: listeners, which run in between, cannot
+	 * publish (they cannot open a change). */
+	while (!err && sys->scratch->sc_cap < n)
+		err = bm_grow(&sys->scratch->sc, &sys->scratch->sc_cap, sys->scratch->sc_cap,
+		              sizeof(*sys->scratch->sc));
+	struct space_commit *sc = sys->scratch->sc;
+	for (size_t i = 0; !err && i < n; i++)
+		sc[i] = (struct space_commit){0};
 	for (struct bm_link *l = sys->spaces.next; !err && l != &sys->spaces; l = l->next) {
 		bm_space *s = BM_CONTAINER_OF(l, bm_space, link);
 		if (s->dirty_all || s->ndirty) {
@@ -435,6 +468,5 @@ int bm_publish(bm_system *sys)
 	}
 	for (size_t i = 0; i < k; i++)
 		release_space(&sc[i]);
-	free(sc);
 	return err;
 }

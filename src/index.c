@@ -668,12 +668,27 @@ static uintptr_t bm_copy_update(struct bm_edit *e, enum bm_kind kind, struct bm_
 
 	uint64_t base = bm_base(n), last = base + n->span_last;
 	uint64_t from = bm_max(e->a, bm_max(base, lo)), to = bm_min(e->b, bm_min(last, hi));
+	size_t i = 0; /* the window's new range holding the current slot's start */
 
 	for (size_t j = (from - base) >> n->shift; from <= to && j <= (to - base) >> n->shift;
 	     j++) {
-		uint64_t slo = bm_slot_lo(n, j);
-		uintptr_t child = bm_update(e, kind == BM_ROOT ? BM_PAGE : BM_INNER, n->slot[j],
-		                            bm_max(slo, lo), bm_min(slo + bm_slot_mask(n), hi));
+		uint64_t slo = bm_slot_lo(n, j), clo = bm_max(slo, lo);
+		uint64_t chi = bm_min(slo + bm_slot_mask(n), hi);
+
+		/* A window over a wide gap crosses many slots that each end up holding one new
+		 * range: walk them in order rather than search and build for each. */
+		if (kind != BM_ROOT && clo >= e->a && chi <= e->b) {
+			while (e->rs[i]->last < clo)
+				i++;
+			if (e->rs[i]->last >= chi) {
+				if (bm_is_node(n->slot[j]) && bm_bury(e, n->slot[j]))
+					return 0;
+				n->slot[j] = (uintptr_t)e->rs[i];
+				continue;
+			}
+		}
+		uintptr_t child =
+		    bm_update(e, kind == BM_ROOT ? BM_PAGE : BM_INNER, n->slot[j], clo, chi);
 
 		if (!child)
 			return 0;
@@ -716,8 +731,11 @@ static uintptr_t bm_update(struct bm_edit *e, enum bm_kind kind, uintptr_t p, ui
 	struct bm_node *t = bm_node_of(p);
 
 	if (lo >= e->a && hi <= e->b) {
-		/* The root slots sharing a uniform page are updated one after the other. */
-		if (t != e->buried && bm_bury(e, p))
+		/* The root slots sharing a uniform page are updated one after the other. A
+		 * uniform page holds no node: it is buried without a walk. */
+		if (t != e->buried &&
+		    (bm_is_uniform(kind, t) ? bm_bury_node(&(struct bm_burier){.e = e}.v, t)
+		                            : bm_bury(e, p)))
 			return 0;
 		if (bm_is_uniform(kind, t))
 			e->buried = t;
@@ -749,11 +767,28 @@ static int bm_check_window(const struct bm_index *old, uint64_t a, uint64_t b,
 	return 0;
 }
 
-static void bm_edit_release(struct bm_edit *e)
+static void bm_edit_release(struct bm_edit *e, struct bm_index_scratch *s)
 {
+	if (s) {
+		*s = (struct bm_index_scratch){
+		    .fresh = {e->fresh.ptrs, 0, e->fresh.cap},
+		    .dead = {e->dead.ptrs, 0, e->dead.cap},
+		    .old = e->old_rs.v,
+		    .old_cap = e->old_rs.cap,
+		};
+		return;
+	}
 	free(e->old_rs.v);
 	bm_garbage_release(&e->fresh);
 	bm_garbage_release(&e->dead);
+}
+
+void bm_index_scratch_release(struct bm_index_scratch *s)
+{
+	free(s->old);
+	bm_garbage_release(&s->fresh);
+	bm_garbage_release(&s->dead);
+	*s = (struct bm_index_scratch){0};
 }
 
 int bm_index_replace(const struct bm_index *old, uint64_t a, uint64_t b,
@@ -767,6 +802,14 @@ int bm_index_replace_tracked(const struct bm_index *old, uint64_t a, uint64_t b,
                              struct bm_range *const *ranges, size_t n, struct bm_index **out,
                              struct bm_garbage *garbage, struct bm_garbage *made)
 {
+	return bm_index_replace_reusing(old, a, b, ranges, n, out, garbage, made, NULL);
+}
+
+int bm_index_replace_reusing(const struct bm_index *old, uint64_t a, uint64_t b,
+                             struct bm_range *const *ranges, size_t n, struct bm_index **out,
+                             struct bm_garbage *garbage, struct bm_garbage *made,
+                             struct bm_index_scratch *s)
+{
 	int err = bm_check_window(old, a, b, ranges, n);
 
 	if (err)
@@ -774,6 +817,13 @@ int bm_index_replace_tracked(const struct bm_index *old, uint64_t a, uint64_t b,
 
 	struct bm_edit e = {.old = old, .a = a, .b = b, .rs = ranges, .n = n};
 	uintptr_t p = 0;
+
+	if (s) {
+		e.fresh = s->fresh;
+		e.dead = s->dead;
+		e.old_rs = (struct bm_rvec){s->old, 0, s->old_cap};
+		e.fresh.n = e.dead.n = 0;
+	}
 
 	for (const struct bm_range *r = bm_index_lookup(old, a);; r = bm_index_next(old, r)) {
 		if (bm_rvec_push(&e.old_rs, (struct bm_range *)r))
@@ -799,13 +849,13 @@ int bm_index_replace_tracked(const struct bm_index *old, uint64_t a, uint64_t b,
 
 	bm_tail(root)->bytes = bm_tail(bm_root(old))->bytes + e.added - e.removed +
 	                       n * sizeof(struct bm_range) - e.old_rs.n * sizeof(struct bm_range);
-	bm_edit_release(&e);
+	bm_edit_release(&e, s);
 	*out = (struct bm_index *)root;
 	return 0;
 
 fail:
 	for (size_t i = 0; i < e.fresh.n; i++)
 		free(e.fresh.ptrs[i]);
-	bm_edit_release(&e);
+	bm_edit_release(&e, s);
 	return -ENOMEM;
 }

@@ -106,6 +106,21 @@ int bm_index_replace_tracked(const struct bm_index *old, uint64_t a, uint64_t b,
                              struct bm_range *const *ranges, size_t n, struct bm_index **out,
                              struct bm_garbage *garbage, struct bm_garbage *made);
 
+/* Working storage an edit can keep for the next one, so that a stream of small edits
+ * allocates nothing but what the new version holds. Zero-initialised; one edit at a time. */
+struct bm_index_scratch {
+	struct bm_garbage fresh, dead;
+	struct bm_range **old;
+	size_t old_cap;
+};
+
+/* bm_index_replace_tracked with its working storage taken from, and given back to, s. */
+int bm_index_replace_reusing(const struct bm_index *old, uint64_t a, uint64_t b,
+                             struct bm_range *const *ranges, size_t n, struct bm_index **out,
+                             struct bm_garbage *garbage, struct bm_garbage *made,
+                             struct bm_index_scratch *s);
+void bm_index_scratch_release(struct bm_index_scratch *s);
+
 /* Bytes of memory used by the version (nodes and ranges), for reporting. */
 size_t bm_index_bytes(const struct bm_index *idx);
 

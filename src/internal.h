@@ -109,6 +109,7 @@ struct bm_system {
 	                          * publication's grace period; allocated on demand */
 	struct bm_reclaimer *reclaimer;
 	struct bm_journal journal; /* undo records while a savepoint is open */
+	struct bm_scratch *scratch; /* commit.c; allocated by the first publication */
 	atomic_uint vcpus;
 	enum bm_rcu_flavour flavour;
 	/* Only its address matters: the sanitizer's stand-in for "a grace period ended" (see
@@ -203,6 +204,7 @@ struct bm_space {
 	size_t ndirty, dirty_cap;
 	bool dirty_all;
 	struct bm_conflict_set conflicts;
+	struct bm_diff *diff_spare; /* the last commit's difference arrays, for the next one */
 	struct bm_link listeners;
 	struct bm_link link; /* in sys->spaces */
 };
@@ -231,9 +233,32 @@ struct bm_pieces {
 
 void bm_pieces_release(struct bm_pieces *p);
 
-/* Renders [a, b] of space: pieces (sorted, disjoint) and conflicts (sorted by start). */
+/* Containers nested this deep render into vectors kept between renders. */
+#define BM_RENDER_KEPT_LEVELS 8
+
+/* Renders [a, b] of space: pieces (sorted, disjoint) and conflicts (sorted by start). levels
+ * (BM_RENDER_KEPT_LEVELS of them, or NULL) lend their storage to the containers' sweeps and
+ * get it back, emptied. */
 int bm_render_window(bm_space *space, uint64_t a, uint64_t b, struct bm_pieces *out,
-                     struct bm_conflict_set *conflicts);
+                     struct bm_conflict_set *conflicts, struct bm_pieces *levels);
+
+/* ---- commit.c: what a publication keeps for the next one ---- */
+
+struct space_commit;
+
+/* Working storage of publications, kept between them so that a commit of one small change
+ * allocates little beyond what the new view holds. The writer's only. */
+struct bm_scratch {
+	struct space_commit *sc;
+	size_t sc_cap;
+	struct bm_pieces pieces;
+	struct bm_pieces levels[BM_RENDER_KEPT_LEVELS];
+	struct bm_range **ranges; /* a window's new flat ranges, before the index takes them */
+	size_t ranges_cap;
+	struct bm_index_scratch index;
+};
+
+void bm_scratch_release(struct bm_scratch *s);
 
 /* ---- conflict.c ---- */
 

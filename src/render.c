@@ -16,6 +16,8 @@
 
 struct render {
 	struct bm_conflict_set *conflicts;
+	struct bm_pieces *levels; /* kept vectors, one per nesting depth, or NULL */
+	unsigned depth;           /* of the container being rendered */
 };
 
 void bm_pieces_release(struct bm_pieces *p)
@@ -266,23 +268,32 @@ static int render_region(struct render *rd, const bm_region *r, uint64_t lo, uin
 	if (!r->children.root)
 		return 0;
 
-	struct bm_pieces level = {0};
+	struct bm_pieces *kept = rd->levels && rd->depth < BM_RENDER_KEPT_LEVELS
+	                             ? &rd->levels[rd->depth]
+	                             : NULL;
+	struct bm_pieces level = kept ? *kept : (struct bm_pieces){0};
 	struct gather g = {rd, lo, hi, base, &level, 0};
+	level.n = 0;
+	rd->depth++;
 	int err = bm_itree_query(&r->children, lo, hi, gather_child, &g);
+	rd->depth--;
 	if (!err && g.nchildren <= 1) {
 		for (size_t i = 0; !err && i < level.n; i++)
 			err = pieces_append(out, &level.v[i]);
 	} else if (!err) {
 		err = resolve(rd, &level, out);
 	}
-	bm_pieces_release(&level);
+	if (kept)
+		*kept = level;
+	else
+		bm_pieces_release(&level);
 	return err;
 }
 
 int bm_render_window(bm_space *space, uint64_t a, uint64_t b, struct bm_pieces *out,
-                     struct bm_conflict_set *conflicts)
+                     struct bm_conflict_set *conflicts, struct bm_pieces *levels)
 {
-	struct render rd = {conflicts};
+	struct render rd = {conflicts, levels, 0};
 	int err = render_region(&rd, space->root, a, b, 0, out);
 	return err ? err : bm_conflict_normalize(conflicts);
 }

@@ -161,6 +161,9 @@ int bm_space_free(bm_space *space)
 	free(space->sink);
 	bm_region_free_now(root);
 	bm_conflict_set_release(&space->conflicts);
+	if (space->diff_spare)
+		bm_diff_release(space->diff_spare);
+	free(space->diff_spare);
 	free(space->dirty);
 	free(space->name);
 	free(space);

@@ -200,6 +200,9 @@ int bm_system_free(bm_system *sys)
 	bm_reclaimer_free(sys->reclaimer);
 	bm_batch_free_now(sys->doomed);
 	bm_journal_release(&sys->journal);
+	if (sys->scratch)
+		bm_scratch_release(sys->scratch);
+	free(sys->scratch);
 	pthread_mutex_destroy(&sys->lock);
 	free(sys);
 	return 0;
