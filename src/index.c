@@ -670,20 +670,32 @@ static uintptr_t bm_copy_update(struct bm_edit *e, enum bm_kind kind, struct bm_
 	uint64_t from = bm_max(e->a, bm_max(base, lo)), to = bm_min(e->b, bm_min(last, hi));
 	size_t i = 0; /* the window's new range holding the current slot's start */
 
-	for (size_t j = (from - base) >> n->shift; from <= to && j <= (to - base) >> n->shift;
-	     j++) {
+	size_t jmax = (to - base) >> n->shift;
+
+	for (size_t j = (from - base) >> n->shift; from <= to && j <= jmax; j++) {
 		uint64_t slo = bm_slot_lo(n, j), clo = bm_max(slo, lo);
 		uint64_t chi = bm_min(slo + bm_slot_mask(n), hi);
 
 		/* A window over a wide gap crosses many slots that each end up holding one new
-		 * range: walk them in order rather than search and build for each. */
+		 * range: fill each run of them in one pass rather than search and build for
+		 * each slot. */
 		if (kind != BM_ROOT && clo >= e->a && chi <= e->b) {
 			while (e->rs[i]->last < clo)
 				i++;
-			if (e->rs[i]->last >= chi) {
-				if (bm_is_node(n->slot[j]) && bm_bury(e, n->slot[j]))
-					return 0;
-				n->slot[j] = (uintptr_t)e->rs[i];
+
+			uint64_t lim = bm_min(e->rs[i]->last, e->b);
+
+			if (lim >= chi) {
+				/* The last slot of the run is the last one lim covers whole. */
+				size_t k = hi <= lim ? jmax : ((lim - base + 1) >> n->shift) - 1;
+				uintptr_t r = (uintptr_t)e->rs[i];
+
+				for (k = k < jmax ? k : jmax; j <= k; j++) {
+					if (bm_is_node(n->slot[j]) && bm_bury(e, n->slot[j]))
+						return 0;
+					n->slot[j] = r;
+				}
+				j--;
 				continue;
 			}
 		}
