@@ -57,6 +57,42 @@ static void test_sizing(void **state)
 	pt_free(t);
 }
 
+static int count_range(void *arg, const struct bm_flat_range *r)
+{
+	(void)r;
+	++*(unsigned *)arg;
+	return 0;
+}
+
+/* Sizing a BAR whose decode is off is register traffic only: no view is published, so
+ * the generation stays, and no map event goes out. */
+static void test_sizing_decode_off_leaves_map(void **state)
+{
+	(void)state;
+	struct pt *t = pt_new();
+	struct bm_pci_func_desc d = {
+	    .vendor_id = 0x1234,
+	    .bars = {{.type = BM_PCI_BAR_MEM32, .size = 4096},
+	             {.type = BM_PCI_BAR_MEM64, .size = 1 << 20}}};
+	bm_pci_func *f = pt_add(t, NULL, 4, 0, &d);
+	wr(f, 0x10, 4, 0xfe000000);
+	wr(f, 0x14, 4, 0xfe100000);
+	unsigned n = 0;
+	uint64_t gen = bm_space_flat(t->mem, count_range, &n);
+	size_t nev = t->nev;
+	for (unsigned r = 0x10; r <= 0x18; r += 4) {
+		uint32_t was = rd(f, r, 4);
+		wr(f, r, 4, 0xffffffff);
+		assert_int_not_equal(rd(f, r, 4), was);
+		wr(f, r, 4, was);
+	}
+	unsigned n2 = 0;
+	assert_int_equal(bm_space_flat(t->mem, count_range, &n2), gen);
+	assert_int_equal(n2, n);
+	assert_int_equal(t->nev, nev);
+	pt_free(t);
+}
+
 static void test_mem64_halves(void **state)
 {
 	(void)state;
@@ -576,6 +612,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sizing),
+	    cmocka_unit_test(test_sizing_decode_off_leaves_map),
 	    cmocka_unit_test(test_mem64_halves),
 	    cmocka_unit_test(test_rom_enable),
 	    cmocka_unit_test(test_decode_toggles),
