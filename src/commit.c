@@ -51,7 +51,7 @@ static size_t merge_windows(struct bm_window *w, size_t n)
 {
 	if (n == 0)
 		return 0;
-	qsort(w, n, sizeof(*w), window_cmp);
+	bm_sort(w, n, sizeof(*w), window_cmp);
 	size_t out = 0;
 	for (size_t i = 1; i < n; i++) {
 		if (w[out].b == UINT64_MAX || w[i].a <= w[out].b + 1) {

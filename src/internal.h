@@ -37,6 +37,10 @@ void bm_list_del(struct bm_link *l);
  * doubles it when full. -ENOMEM leaves the array as it was. */
 int bm_grow(void *v, size_t *cap, size_t n, size_t elem);
 
+/* qsort, by a stable insertion for the handful of elements (a commit's windows, a
+ * window's pieces) where qsort's setup costs more than the sort. */
+void bm_sort(void *base, size_t n, size_t elem, int (*cmp)(const void *, const void *));
+
 /* ---- reclaim.c: a thread that frees garbage once no reader can reach it ---- */
 
 struct bm_reclaimer;

@@ -161,7 +161,7 @@ static int sweep(struct render *rd, const struct bm_pieces *in, struct bm_pieces
 			ev[nev++] = (struct event){in->v[i].last + 1, i, false};
 	}
 	if (!err)
-		qsort(ev, nev, sizeof(*ev), event_cmp);
+		bm_sort(ev, nev, sizeof(*ev), event_cmp);
 	for (size_t k = 0; !err && k < nev;) {
 		uint64_t pos = ev[k].pos;
 		for (; k < nev && ev[k].pos == pos; k++) {
@@ -183,7 +183,7 @@ static int sweep(struct render *rd, const struct bm_pieces *in, struct bm_pieces
 /* Resolves the pieces of several siblings (each sibling's own pieces are disjoint). */
 static int resolve(struct render *rd, struct bm_pieces *in, struct bm_pieces *out)
 {
-	qsort(in->v, in->n, sizeof(*in->v), start_cmp);
+	bm_sort(in->v, in->n, sizeof(*in->v), start_cmp);
 	bool overlap = false;
 	for (size_t i = 1; i < in->n && !overlap; i++)
 		overlap = in->v[i].start <= in->v[i - 1].last;

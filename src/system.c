@@ -4,6 +4,7 @@
 #include "rcu.h"
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /*
  * Identifies the calling thread cheaply and portably (pthread_t need not be an integer),
@@ -42,6 +43,30 @@ int bm_grow(void *v, size_t *cap, size_t n, size_t elem)
 	*(void **)v = nv;
 	*cap = ncap;
 	return 0;
+}
+
+/* Below this many elements (and up to this size), insertion sort. */
+#define SORT_SMALL      8
+#define SORT_SMALL_ELEM 64
+
+void bm_sort(void *base, size_t n, size_t elem, int (*cmp)(const void *, const void *))
+{
+	if (n > SORT_SMALL || elem > SORT_SMALL_ELEM) {
+		qsort(base, n, elem, cmp);
+		return;
+	}
+	char *v = base, tmp[SORT_SMALL_ELEM];
+	for (size_t i = 1; i < n; i++) {
+		size_t j = i;
+		if (cmp(v + (j - 1) * elem, v + i * elem) <= 0)
+			continue;
+		memcpy(tmp, v + i * elem, elem);
+		while (j > 0 && cmp(v + (j - 1) * elem, tmp) > 0) {
+			memcpy(v + j * elem, v + (j - 1) * elem, elem);
+			j--;
+		}
+		memcpy(v + j * elem, tmp, elem);
+	}
 }
 
 static uintptr_t self_token(void)
