@@ -7,39 +7,18 @@
  */
 #include "bench.h"
 
-#include <busmap/compat/bhyve.h>
+#include "bhyve_host.h"
+
 #include <stdlib.h>
 
-/* The host program's vCPU and vcpu_id, as libvmmapi provides them to bhyve. */
-struct vcpu {
-	int id;
-};
-
-int vcpu_id(struct vcpu *vcpu)
-{
-	return vcpu->id;
-}
-
 static const char bbc_name[] = "io";
-
-static int bbc_handler(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64_t *val,
-                       void *arg1, long arg2)
-{
-	(void)vcpu;
-	(void)addr;
-	(void)size;
-	(void)arg1;
-	(void)arg2;
-	if (dir == MEM_F_READ)
-		*val = BENCH_VALUE;
-	return 0;
-}
 
 static struct mem_range bbc_range(uint64_t base)
 {
 	struct mem_range mr = {.name = bbc_name,
 	                       .flags = MEM_F_RW,
-	                       .handler = bbc_handler,
+	                       .handler = bench_bhyve_handler,
+	                       .arg2 = BENCH_VALUE,
 	                       .base = base,
 	                       .size = BENCH_REGION_SIZE};
 	return mr;

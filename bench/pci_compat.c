@@ -6,39 +6,16 @@
  */
 #include "pci_bench.h"
 
-#include <busmap/compat/bhyve.h>
-
-/* The host program's vCPU and vcpu_id, as libvmmapi provides them to bhyve; the moves
- * dispatch nothing, so no vCPU is ever made. */
-struct vcpu {
-	int id;
-};
-
-int vcpu_id(struct vcpu *vcpu)
-{
-	return vcpu->id;
-}
+#include "bhyve_host.h"
 
 static const char pcc_name[] = "bar";
-
-static int pcc_handler(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64_t *val,
-                       void *arg1, long arg2)
-{
-	(void)vcpu;
-	(void)addr;
-	(void)size;
-	(void)arg1;
-	(void)arg2;
-	if (dir == MEM_F_READ)
-		*val = PCIB_VALUE;
-	return 0;
-}
 
 static int pcc_register(uint64_t base)
 {
 	struct mem_range mr = {.name = pcc_name,
 	                       .flags = MEM_F_RW,
-	                       .handler = pcc_handler,
+	                       .handler = bench_bhyve_handler,
+	                       .arg2 = PCIB_VALUE,
 	                       .base = base,
 	                       .size = PCIB_BAR_SIZE};
 
