@@ -32,15 +32,24 @@ struct shared {
 	unsigned bad;
 };
 
-static void *mover(void *arg)
+/* The writing thread's vCPU; NULL, with the run marked failed and over, if none. */
+static bm_vcpu *writer_vcpu(struct shared *s)
 {
-	struct shared *s = arg;
 	bm_vcpu *v;
 	if (bm_vcpu_new(s->t->sys, 1, NULL, &v)) {
 		s->bad++;
 		atomic_store(&s->done, true);
 		return NULL;
 	}
+	return v;
+}
+
+static void *mover(void *arg)
+{
+	struct shared *s = arg;
+	bm_vcpu *v = writer_vcpu(s);
+	if (!v)
+		return NULL;
 	for (unsigned i = 0; i < ROUNDS; i++) {
 		uint32_t addr = i % 2 ? ADDR_A : ADDR_B;
 		if (i % 4 < 2) {
@@ -89,27 +98,39 @@ static void *device(void *arg)
 	return NULL;
 }
 
-static void test_moves_under_dispatch(void **state)
+/* Function 4.0 with one memory BAR of the given size, INTx pin A. */
+static void add_device(struct shared *s, uint64_t bar_size)
 {
-	(void)state;
-	struct shared s = {0};
-	s.t = pt_new();
+	s->t = pt_new();
 	struct bm_pci_func_desc d = {
 	    .vendor_id = 0x1af4,
 	    .intx_pin = 1,
 	    .bars = {
-	        {.type = BM_PCI_BAR_MEM32, .size = 1 << 14, .ops = &bar_ops, .opaque = &s.hits}}};
-	s.f = pt_add(s.t, NULL, 4, 0, &d);
+	        {.type = BM_PCI_BAR_MEM32, .size = bar_size, .ops = &bar_ops, .opaque = &s->hits}}};
+	s->f = pt_add(s->t, NULL, 4, 0, &d);
+}
+
+/* Runs a writer, a reader and the device thread to the writer's end. */
+static void run_threads(struct shared *s, void *(*writer)(void *), void *(*reader)(void *))
+{
+	pthread_t th[3];
+	assert_int_equal(pthread_create(&th[0], NULL, writer, s), 0);
+	assert_int_equal(pthread_create(&th[1], NULL, reader, s), 0);
+	assert_int_equal(pthread_create(&th[2], NULL, device, s), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(s->bad, 0);
+}
+
+static void test_moves_under_dispatch(void **state)
+{
+	(void)state;
+	struct shared s = {0};
+	add_device(&s, 1 << 14);
 	assert_int_equal(bm_pci_func_add_msix(s.f, 4, 0, 0x2000, 0, 0x3000, NULL), 0);
 	wr(s.f, 0x10, 4, ADDR_A);
 	wr(s.f, 0x04, 2, 0x2);
-	pthread_t th[3];
-	assert_int_equal(pthread_create(&th[0], NULL, mover, &s), 0);
-	assert_int_equal(pthread_create(&th[1], NULL, reader, &s), 0);
-	assert_int_equal(pthread_create(&th[2], NULL, device, &s), 0);
-	for (int i = 0; i < 3; i++)
-		pthread_join(th[i], NULL);
-	assert_int_equal(s.bad, 0);
+	run_threads(&s, mover, reader);
 	assert_true(atomic_load(&s.hits) > 0);
 	uint64_t a;
 	assert_true(bar_mapped(s.f, 0, &a));
@@ -124,12 +145,9 @@ static void test_moves_under_dispatch(void **state)
 static void *bar_writer(void *arg)
 {
 	struct shared *s = arg;
-	bm_vcpu *v;
-	if (bm_vcpu_new(s->t->sys, 1, NULL, &v)) {
-		s->bad++;
-		atomic_store(&s->done, true);
+	bm_vcpu *v = writer_vcpu(s);
+	if (!v)
 		return NULL;
-	}
 	for (unsigned i = 0; i < ROUNDS; i++)
 		bm_write(v, s->t->mem, ECAM_BASE + (4 << 15) + 0x10, 4, i % 2 ? BAR_X : BAR_Y);
 	atomic_store(&s->done, true);
@@ -167,21 +185,9 @@ static void test_reads_never_torn(void **state)
 {
 	(void)state;
 	struct shared s = {0};
-	s.t = pt_new();
-	struct bm_pci_func_desc d = {
-	    .vendor_id = 0x1af4,
-	    .intx_pin = 1,
-	    .bars = {
-	        {.type = BM_PCI_BAR_MEM32, .size = 1 << 12, .ops = &bar_ops, .opaque = &s.hits}}};
-	s.f = pt_add(s.t, NULL, 4, 0, &d);
+	add_device(&s, 1 << 12);
 	wr(s.f, 0x10, 4, BAR_X);
-	pthread_t th[3];
-	assert_int_equal(pthread_create(&th[0], NULL, bar_writer, &s), 0);
-	assert_int_equal(pthread_create(&th[1], NULL, cfg_reader, &s), 0);
-	assert_int_equal(pthread_create(&th[2], NULL, device, &s), 0);
-	for (int i = 0; i < 3; i++)
-		pthread_join(th[i], NULL);
-	assert_int_equal(s.bad, 0);
+	run_threads(&s, bar_writer, cfg_reader);
 	/* The last write is what every mechanism reads now. */
 	assert_int_equal(rd(s.f, 0x10, 4), (ROUNDS - 1) % 2 ? BAR_X : BAR_Y);
 	pt_free(s.t);
