@@ -227,7 +227,9 @@ struct bm_pci_bar_desc {
 /* Device-model hooks; any may be NULL. */
 struct bm_pci_func_ops {
 	/* After busmap computed *value for [reg, reg + size), which the hook may replace
-	 * (device-specific registers that are not plain storage). */
+	 * (device-specific registers that are not plain storage). It runs with the writer
+	 * lock held: guest reads of a function with this hook take the lock, where those of
+	 * other functions (through CF8/CFC and ECAM) take none. */
 	void (*cfg_read)(void *opaque, bm_pci_func *f, unsigned reg, unsigned size,
 	                 uint32_t *value);
 	/* After the write was applied to the registers and BARs, MSI and bridge windows
