@@ -56,8 +56,12 @@ struct bm_batch {
 int bm_reclaimer_new(bool qsbr, const void *token, struct bm_reclaimer **out);
 /* Takes the batch; frees its pointers, then it, after a grace period. NULL is ignored. */
 void bm_reclaimer_push(struct bm_reclaimer *rc, struct bm_batch *b);
-/* Frees everything pushed so far and stops the thread. */
+/* Runs each call of the list (linked by next) after a grace period. NULL is ignored. */
+void bm_reclaimer_defer(struct bm_reclaimer *rc, struct bm_deferred *list);
+/* Frees everything pushed so far, runs the calls, and stops the thread. */
 void bm_reclaimer_free(struct bm_reclaimer *rc);
+/* Runs the calls of a list at once (no reader can remain). */
+void bm_deferred_run_now(struct bm_deferred *list);
 void bm_batch_free_now(struct bm_batch *b);
 
 /* ---- journal.c: how to take back region changes made inside a savepoint ---- */
@@ -112,6 +116,7 @@ struct bm_system {
 	struct bm_batch *doomed; /* destroyed regions and the like, freed after the next
 	                          * publication's grace period; allocated on demand */
 	struct bm_reclaimer *reclaimer;
+	struct bm_deferred *deferred; /* bm_defer inside a transaction: after its publication */
 	struct bm_journal journal; /* undo records while a savepoint is open */
 	struct bm_scratch *scratch; /* commit.c; allocated by the first publication */
 	atomic_uint vcpus;

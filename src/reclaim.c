@@ -29,7 +29,8 @@ struct bm_reclaimer {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct bm_batch *head;
-	unsigned pending; /* batches in head */
+	struct bm_deferred *calls; /* the callers' objects, bm_defer */
+	unsigned pending;          /* batches in head, lists in calls */
 	bool stop;
 	const void *token; /* the system, for the sanitizer's view of grace periods */
 	bool qsbr;
@@ -51,6 +52,15 @@ static void free_batches(struct bm_batch *b)
 		struct bm_batch *next = b->next;
 		bm_batch_free_now(b);
 		b = next;
+	}
+}
+
+static void run_calls(struct bm_deferred *d)
+{
+	while (d) {
+		struct bm_deferred *next = d->next;
+		d->fn(d);
+		d = next;
 	}
 }
 
@@ -80,21 +90,24 @@ static void *reclaim_main(void *arg)
 	struct timespec last = {0, 0};
 	pthread_mutex_lock(&rc->mu);
 	for (;;) {
-		while (!rc->head && !rc->stop)
+		while (!rc->head && !rc->calls && !rc->stop)
 			pthread_cond_wait(&rc->cv, &rc->mu);
 		space_out(rc, last);
 		struct bm_batch *work = rc->head;
+		struct bm_deferred *calls = rc->calls;
 		bool stop = rc->stop;
 		rc->head = NULL;
+		rc->calls = NULL;
 		rc->pending = 0;
 		pthread_mutex_unlock(&rc->mu);
-		if (work) {
+		if (work || calls) {
 			bm_rcu_synchronize(rc->qsbr, rc->token);
 			clock_gettime(CLOCK_MONOTONIC, &last);
 			free_batches(work);
+			run_calls(calls);
 		}
 		pthread_mutex_lock(&rc->mu);
-		if (stop && !rc->head)
+		if (stop && !rc->head && !rc->calls)
 			break;
 	}
 	pthread_mutex_unlock(&rc->mu);
@@ -141,6 +154,43 @@ void bm_reclaimer_push(struct bm_reclaimer *rc, struct bm_batch *b)
 	if (rc->pending++ == 0 || rc->pending >= BM_RECLAIM_BACKLOG)
 		pthread_cond_signal(&rc->cv);
 	pthread_mutex_unlock(&rc->mu);
+}
+
+void bm_reclaimer_defer(struct bm_reclaimer *rc, struct bm_deferred *list)
+{
+	if (!list)
+		return;
+	struct bm_deferred *last = list;
+	while (last->next)
+		last = last->next;
+	pthread_mutex_lock(&rc->mu);
+	last->next = rc->calls;
+	rc->calls = list;
+	if (rc->pending++ == 0 || rc->pending >= BM_RECLAIM_BACKLOG)
+		pthread_cond_signal(&rc->cv);
+	pthread_mutex_unlock(&rc->mu);
+}
+
+int bm_defer(bm_system *sys, struct bm_deferred *d, void (*fn)(struct bm_deferred *d))
+{
+	if (!sys || !d || !fn)
+		return -EINVAL;
+	d->fn = fn;
+	/* Inside the caller's transaction the object may still be reachable from the view that
+	 * is published now and replaced only by the commit: it waits for that commit. */
+	if (bm_system_owned(sys) && sys->depth > 0) {
+		d->next = sys->deferred;
+		sys->deferred = d;
+		return 0;
+	}
+	d->next = NULL;
+	bm_reclaimer_defer(sys->reclaimer, d);
+	return 0;
+}
+
+void bm_deferred_run_now(struct bm_deferred *list)
+{
+	run_calls(list);
 }
 
 void bm_reclaimer_free(struct bm_reclaimer *rc)

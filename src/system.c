@@ -149,6 +149,11 @@ int bm_change_end_undo(bm_system *sys, int err, void (*undo)(void *arg), void *a
 		 * everything as it found it. */
 		if (perr && !err && undo)
 			undo(arg);
+		/* A failed publication leaves the old view out, and what it reaches alive. */
+		if (!perr) {
+			bm_reclaimer_defer(sys->reclaimer, sys->deferred);
+			sys->deferred = NULL;
+		}
 		atomic_store_explicit(&sys->owner, 0, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&sys->lock);
@@ -223,6 +228,7 @@ int bm_system_free(bm_system *sys)
 		bm_region_free_now(r);
 	}
 	bm_reclaimer_free(sys->reclaimer);
+	bm_deferred_run_now(sys->deferred);
 	bm_batch_free_now(sys->doomed);
 	bm_journal_release(&sys->journal);
 	if (sys->scratch)

@@ -2,6 +2,7 @@
 /* The rendering rules, transactions, listeners, conflicts and every misuse error. */
 #include "testutil.h"
 #include <errno.h>
+#include <pthread.h>
 
 static void test_priority_among_siblings(void **state)
 {
@@ -412,6 +413,138 @@ static void test_destroyed_region_named_until_published(void **state)
 	assert_int_equal(bm_read(e->vcpu, e->mem, 0x100, 1, &v), BM_ACCESS_UNASSIGNED);
 }
 
+/* ---- bm_defer ---- */
+
+/* A caller's object handed to bm_defer; the test waits for its call without a timeout. */
+struct deferred_obj {
+	struct bm_deferred d;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int calls;
+	struct env *e;
+	bm_region *r;
+	int calls_seen_in_callback;
+};
+
+static void deferred_obj_init(struct deferred_obj *o, struct env *e)
+{
+	*o = (struct deferred_obj){.e = e};
+	pthread_mutex_init(&o->mu, NULL);
+	pthread_cond_init(&o->cv, NULL);
+}
+
+static void deferred_ran(struct bm_deferred *d)
+{
+	struct deferred_obj *o = (struct deferred_obj *)d;
+	pthread_mutex_lock(&o->mu);
+	o->calls++;
+	pthread_cond_signal(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+}
+
+static int deferred_calls(struct deferred_obj *o)
+{
+	pthread_mutex_lock(&o->mu);
+	int n = o->calls;
+	pthread_mutex_unlock(&o->mu);
+	return n;
+}
+
+static void deferred_wait(struct deferred_obj *o)
+{
+	pthread_mutex_lock(&o->mu);
+	while (o->calls == 0)
+		pthread_cond_wait(&o->cv, &o->mu);
+	pthread_mutex_unlock(&o->mu);
+}
+
+static void deferred_obj_fini(struct deferred_obj *o)
+{
+	pthread_cond_destroy(&o->cv);
+	pthread_mutex_destroy(&o->mu);
+}
+
+/* Under QSBR an online vCPU thread that reports nothing holds up every grace period, so
+ * the call cannot have run until the thread goes offline. */
+static void test_defer_waits_for_readers(void **state)
+{
+	struct env *e = *state;
+	struct deferred_obj o;
+	deferred_obj_init(&o, e);
+	assert_int_equal(bm_defer(e->sys, &o.d, deferred_ran), 0);
+	assert_int_equal(deferred_calls(&o), 0);
+	assert_int_equal(bm_vcpu_offline(e->vcpu), 0);
+	deferred_wait(&o);
+	assert_int_equal(bm_vcpu_online(e->vcpu), 0);
+	assert_int_equal(deferred_calls(&o), 1);
+	deferred_obj_fini(&o);
+}
+
+/* A callback removes its own region and hands over the state it is still using. */
+static int self_removing_read(void *opaque, bm_vcpu *vcpu, uint64_t offset, unsigned size,
+                              uint64_t *value)
+{
+	(void)vcpu;
+	(void)offset;
+	(void)size;
+	struct deferred_obj *o = opaque;
+	assert_int_equal(bm_region_destroy(o->r), 0);
+	assert_int_equal(bm_defer(o->e->sys, &o->d, deferred_ran), 0);
+	o->calls_seen_in_callback = deferred_calls(o);
+	*value = 0x5a;
+	return 0;
+}
+
+static void test_defer_inside_callback(void **state)
+{
+	struct env *e = *state;
+	static const struct bm_region_ops ops = {.read = self_removing_read};
+	struct deferred_obj o;
+	deferred_obj_init(&o, e);
+	assert_int_equal(bm_region_new_io(e->sys, "self", 0x10, &ops, &o, &o.r), 0);
+	assert_int_equal(bm_region_add(e->root, o.r, 0x100, 0), 0);
+	uint64_t v;
+	assert_int_equal(bm_read(e->vcpu, e->mem, 0x100, 1, &v), 0);
+	assert_int_equal(v, 0x5a);
+	assert_int_equal(o.calls_seen_in_callback, 0);
+	deferred_wait(&o);
+	assert_int_equal(bm_read(e->vcpu, e->mem, 0x100, 1, &v), BM_ACCESS_UNASSIGNED);
+	deferred_obj_fini(&o);
+}
+
+/* Handed over inside a transaction: the call waits for the commit, then runs once. */
+static void test_defer_inside_transaction(void **state)
+{
+	struct env *e = *state;
+	struct probe p = {0};
+	struct deferred_obj o;
+	deferred_obj_init(&o, e);
+	bm_region *r = new_io(e, "dev", 0x10, &p);
+	assert_int_equal(bm_region_add(e->root, r, 0x100, 0), 0);
+	assert_int_equal(bm_begin(e->sys), 0);
+	assert_int_equal(bm_region_destroy(r), 0);
+	assert_int_equal(bm_defer(e->sys, &o.d, deferred_ran), 0);
+	assert_int_equal(bm_commit(e->sys), 0);
+	deferred_wait(&o);
+	assert_int_equal(deferred_calls(&o), 1);
+	deferred_obj_fini(&o);
+}
+
+/* bm_system_free runs what is still pending, so nothing handed over leaks. */
+static void test_defer_pending_at_free(void **state)
+{
+	(void)state;
+	bm_system *sys;
+	struct deferred_obj o;
+	deferred_obj_init(&o, NULL);
+	assert_int_equal(bm_system_new(&sys), 0);
+	assert_int_equal(bm_defer(sys, &o.d, deferred_ran), 0);
+	assert_int_equal(bm_system_free(sys), 0);
+	assert_int_equal(o.calls, 1);
+	assert_int_equal(bm_defer(NULL, &o.d, deferred_ran), -EINVAL);
+	deferred_obj_fini(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -437,6 +570,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ram_region, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_destroyed_region_named_until_published, env_setup,
 	                                    env_teardown),
+	    cmocka_unit_test_setup_teardown(test_defer_waits_for_readers, env_setup_qsbr,
+	                                    env_teardown),
+	    cmocka_unit_test_setup_teardown(test_defer_inside_callback, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_defer_inside_transaction, env_setup, env_teardown),
+	    cmocka_unit_test(test_defer_pending_at_free),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

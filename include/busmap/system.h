@@ -14,6 +14,13 @@
  *   when its outermost commit runs, on that thread).
  * - bm_synchronize: any thread that is not inside a dispatch, a listener or a callback
  *   (see bm_synchronize for the one QSBR exception).
+ * - bm_defer: any thread, anywhere, including inside a dispatch or a region callback.
+ *
+ * Threads the library starts: one per system, its reclaim thread, created by
+ * bm_system_new and joined by bm_system_free. It frees what changes retire and runs the
+ * calls handed to bm_defer, after grace periods. Nothing else in the library, the PCI
+ * layer or the bhyve layer starts a thread (liburcu's memb and QSBR flavours, as used
+ * here, start none either).
  *
  * Errors are negative errno values; nothing here prints or aborts.
  */
@@ -90,6 +97,29 @@ BM_API int bm_commit(bm_system *sys);
  * map is used after that callback returns, so liburcu waits with the thread offline.
  */
 BM_API int bm_synchronize(bm_system *sys);
+
+/*
+ * Freeing the caller's objects after a grace period. An object that a region callback may
+ * still be using after its region left the map (a device's state, a record the callback
+ * reads) embeds a struct bm_deferred and is handed to bm_defer instead of being freed.
+ * The library owns the link until fn runs; fn gets it back (recover the object from it).
+ */
+struct bm_deferred {
+	struct bm_deferred *next;
+	void (*fn)(struct bm_deferred *d);
+};
+
+/*
+ * Calls fn(d) once no dispatch can reach anything the published maps stopped reaching
+ * before the call. Inside the calling thread's open transaction (bm_begin, or a callback's
+ * change), the wait starts only when that transaction publishes: an object that a region
+ * destroyed in the same transaction uses can be handed over before the commit, and stays
+ * alive as long as a failed publication leaves the old map out. Neither waits nor
+ * allocates: callable anywhere, a dispatch or region callback included.
+ * fn runs on the system's reclaim thread, or inside bm_system_free for calls still pending
+ * there; it must not call into the library. Returns 0, or -EINVAL (NULL argument).
+ */
+BM_API int bm_defer(bm_system *sys, struct bm_deferred *d, void (*fn)(struct bm_deferred *d));
 
 #ifdef __cplusplus
 }
