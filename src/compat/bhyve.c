@@ -17,9 +17,8 @@ static int space_init(bm_bhyve *b, struct bm_bhyve_space *s, const char *name)
 /* Also undoes a partial bm_bhyve_new. */
 static void instance_free(bm_bhyve *b)
 {
-	bm_bhyve_reclaim_fini(&b->reclaim);
 	if (b->sys)
-		bm_system_free(b->sys); /* frees the regions and spaces */
+		bm_system_free(b->sys); /* frees the regions, spaces and removed registrations */
 	bm_bhyve_regs_fini(&b->mem.regs);
 	bm_bhyve_regs_fini(&b->io.regs);
 	pthread_mutex_destroy(&b->lock);
@@ -36,7 +35,6 @@ int bm_bhyve_new(int (*vcpu_index)(struct vcpu *vcpu), bm_bhyve **out)
 	b->vcpu_index = vcpu_index;
 	pthread_mutex_init(&b->lock, NULL);
 	int err = bm_system_new(&b->sys);
-	bm_bhyve_reclaim_init(&b->reclaim, b->sys);
 	if (!err)
 		err = space_init(b, &b->mem, "memory");
 	if (!err)
@@ -121,15 +119,9 @@ struct bm_bhyve_reg *bm_bhyve_reg_new(uint64_t base, uint64_t size, const char *
 	return r;
 }
 
-/* After a removal: whether its publication failed decides how long r must live (the view
- * still published may show its region). */
-static void reg_retire(bm_bhyve *b, struct bm_bhyve_reg *r, bool published)
+static void reg_free(struct bm_deferred *d)
 {
-	r->next = NULL;
-	if (published)
-		bm_bhyve_reclaim_later(&b->reclaim, r);
-	else
-		bm_bhyve_reclaim_keep(&b->reclaim, r);
+	free(BM_BHYVE_CONTAINER_OF(d, struct bm_bhyve_reg, dead));
 }
 
 /* Creates r's region and places it; the caller holds a transaction. */
@@ -152,12 +144,16 @@ static int reg_place(bm_bhyve *b, struct bm_bhyve_space *s, struct bm_bhyve_reg 
 	return 0;
 }
 
-/* Takes r out of the map and the table; the caller holds a transaction. */
-static int reg_unplace(struct bm_bhyve_space *s, struct bm_bhyve_reg *r)
+/* Takes r out of the map and the table, and frees it once no dispatch can reach it (the
+ * publication of the caller's transaction, or a later one if that fails, and a grace
+ * period). */
+static int reg_unplace(bm_bhyve *b, struct bm_bhyve_space *s, struct bm_bhyve_reg *r)
 {
 	int err = bm_region_destroy(r->region);
-	if (!err)
+	if (!err) {
 		bm_bhyve_regs_remove(&s->regs, r);
+		bm_defer(b->sys, &r->dead, reg_free);
+	}
 	return err;
 }
 
@@ -166,10 +162,8 @@ static int reg_unplace(struct bm_bhyve_space *s, struct bm_bhyve_reg *r)
 static void reg_undo(bm_bhyve *b, struct bm_bhyve_space *s, struct bm_bhyve_reg *r)
 {
 	bm_begin(b->sys);
-	int err = reg_unplace(s, r);
-	int published = bm_commit(b->sys);
-	if (!err)
-		reg_retire(b, r, published == 0);
+	reg_unplace(b, s, r);
+	bm_commit(b->sys);
 }
 
 int bm_bhyve_add(bm_bhyve *b, struct bm_bhyve_space *s, struct bm_bhyve_reg *r,
@@ -202,10 +196,8 @@ int bm_bhyve_remove(bm_bhyve *b, struct bm_bhyve_space *s, uint64_t base, uint64
 	else if (refuse)
 		err = refuse(r);
 	if (!err)
-		err = reg_unplace(s, r);
+		err = reg_unplace(b, s, r);
 	int published = bm_commit(b->sys);
-	if (!err)
-		reg_retire(b, r, published == 0);
 	/* A failed publication (-ENOMEM) leaves the removal in the tree, to show at the next
 	 * commit; undoing it could fail the same way. */
 	return err ? err : published;

@@ -4,7 +4,6 @@
  *
  *   bhyve.c         the instance: creation, hooks, and what registrations share
  *   bhyve_regs.c    registrations by (base, size), for unregistering by identity
- *   bhyve_reclaim.c freeing removed registrations after a grace period
  *   bhyve_ctx.c     dispatch contexts, one per vCPU thread, made on its first access
  *   bhyve_mem.c     MMIO ranges and accesses, emulate_mem
  *   bhyve_inout.c   port ranges and accesses, emulate_inout
@@ -23,6 +22,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
+
+#define BM_BHYVE_CONTAINER_OF(p, type, field) ((type *)((char *)(p)-offsetof(type, field)))
 
 /* One bhyve registration: a region of the instance's memory or io space. */
 struct bm_bhyve_reg {
@@ -32,6 +34,9 @@ struct bm_bhyve_reg {
 	const char *name;
 	uint64_t seq; /* registration order: among equal matches, unregister takes the newest */
 	bool low;     /* fallback or IOPORT_F_DEFAULT: below every other registration */
+	/* A removed registration is still the opaque of its region for dispatches that found
+	 * it: it is freed through bm_defer. */
+	struct bm_deferred dead;
 	union {
 		struct mem_range mem;
 		struct inout_port port;
@@ -49,17 +54,6 @@ struct bm_bhyve_space {
 	struct bm_bhyve_regs regs; /* under the system's writer lock (bm_begin) */
 };
 
-/* Removed registrations, waiting to be freed (bhyve_reclaim.c). */
-struct bm_bhyve_reclaim {
-	bm_system *sys;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	struct bm_bhyve_reg *pending; /* for the thread: free after a grace period */
-	struct bm_bhyve_reg *kept;    /* freed by bm_bhyve_reclaim_fini only */
-	pthread_t thread;
-	bool started, stop;
-};
-
 struct bm_bhyve_ctx;
 
 struct bm_bhyve {
@@ -70,7 +64,6 @@ struct bm_bhyve {
 	pthread_mutex_t lock;      /* the list below */
 	struct bm_bhyve_ctx *ctxs; /* the live contexts, one per thread that made an access */
 	unsigned nctxs_made;       /* numbers contexts when there is no vcpu_index */
-	struct bm_bhyve_reclaim reclaim;
 	_Atomic(bm_bhyve_emulate_fn) emulate;
 	_Atomic(bm_bhyve_inout_decoder_fn) decode_inout;
 	atomic_bool strict_io;
@@ -128,15 +121,6 @@ static inline bm_vcpu *bm_bhyve_vcpu_for(bm_bhyve *b, struct vcpu *vcpu)
 		return self->vcpu;
 	return bm_bhyve_vcpu_slow(b, vcpu);
 }
-
-/* bhyve_reclaim.c */
-void bm_bhyve_reclaim_init(struct bm_bhyve_reclaim *rc, bm_system *sys);
-/* Frees r after a grace period. */
-void bm_bhyve_reclaim_later(struct bm_bhyve_reclaim *rc, struct bm_bhyve_reg *r);
-/* Keeps a list of registrations until bm_bhyve_reclaim_fini. */
-void bm_bhyve_reclaim_keep(struct bm_bhyve_reclaim *rc, struct bm_bhyve_reg *list);
-/* Stops the thread and frees everything; no dispatch may be running. */
-void bm_bhyve_reclaim_fini(struct bm_bhyve_reclaim *rc);
 
 /* bhyve_regs.c */
 int bm_bhyve_regs_init(struct bm_bhyve_regs *t);
