@@ -259,8 +259,8 @@ static struct emulator_seen seen;
 
 /* Stands for vmm_emulate_instruction: a read-modify-write of the operand, like OR. */
 static int fake_emulator(struct vcpu *vcpu, uint64_t gpa, struct vie *vie,
-                         struct vm_guest_paging *paging, mem_region_read_t mrr,
-                         mem_region_write_t mrw, void *mrarg)
+                         struct vm_guest_paging *paging, bm_bhyve_mem_read_fn mrr,
+                         bm_bhyve_mem_write_fn mrw, void *mrarg)
 {
 	seen.calls++;
 	seen.vcpu = vcpu;

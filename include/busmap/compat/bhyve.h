@@ -42,10 +42,19 @@ extern "C" {
 
 typedef struct bm_bhyve bm_bhyve;
 
+/* The callbacks an instruction emulator uses for its memory operand: the same types as
+ * bhyve's mem_region_read_t and mem_region_write_t (machine/vmm_instruction_emul.h), under
+ * names of the layer's own, so that these headers never declare a typedef that the host's
+ * headers declare too (a repeated typedef is an error before C11). */
+typedef int (*bm_bhyve_mem_read_fn)(struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int rsize,
+                                    void *arg);
+typedef int (*bm_bhyve_mem_write_fn)(struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int wsize,
+                                     void *arg);
+
 /* bhyve's vmm_emulate_instruction has this type. */
 typedef int (*bm_bhyve_emulate_fn)(struct vcpu *vcpu, uint64_t gpa, struct vie *vie,
-                                   struct vm_guest_paging *paging, mem_region_read_t mrr,
-                                   mem_region_write_t mrw, void *mrarg);
+                                   struct vm_guest_paging *paging, bm_bhyve_mem_read_fn mrr,
+                                   bm_bhyve_mem_write_fn mrw, void *mrarg);
 
 /* One port access, as a decoder makes it: returns what bm_bhyve_inout returns. */
 typedef int (*bm_bhyve_port_fn)(void *port_arg, int in, int port, int bytes, uint32_t *eax);

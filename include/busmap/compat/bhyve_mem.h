@@ -62,13 +62,6 @@ struct mem_range {
 #define MEM_F_RW        0x3
 #define MEM_F_IMMUTABLE 0x4 /* the range cannot be unregistered */
 
-/* The callbacks an instruction emulator uses for the memory operand (bhyve:
- * machine/vmm_instruction_emul.h declares the same types). */
-typedef int (*mem_region_read_t)(struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int rsize,
-                                 void *arg);
-typedef int (*mem_region_write_t)(struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int wsize,
-                                  void *arg);
-
 /* Provided by the host program: the vCPU's index, 0 .. ncpu - 1 (it numbers the dispatch
  * contexts, as bm_vcpu_index reports them). */
 int vcpu_id(struct vcpu *vcpu);
