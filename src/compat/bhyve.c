@@ -11,18 +11,37 @@
 static int space_init(bm_bhyve *b, struct bm_bhyve_space *s, const char *name)
 {
 	int err = bm_space_new(b->sys, name, name, &s->space);
-	return err ? err : bm_bhyve_regs_init(&s->regs);
+	if (!err)
+		err = bm_bhyve_regs_init(&s->regs);
+	return err ? err : bm_bhyve_foreign_init(s);
 }
 
-/* Also undoes a partial bm_bhyve_new. */
+/* Also undoes a partial bm_bhyve_new, whose locks are all made. */
 static void instance_free(bm_bhyve *b)
 {
 	if (b->sys)
 		bm_system_free(b->sys); /* frees the regions, spaces and removed registrations */
 	bm_bhyve_regs_fini(&b->mem.regs);
 	bm_bhyve_regs_fini(&b->io.regs);
+	bm_bhyve_foreign_fini(&b->mem.foreign);
+	bm_bhyve_foreign_fini(&b->io.foreign);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
+}
+
+/* Makes the instance's locks, or none. */
+static int locks_init(bm_bhyve *b)
+{
+	if (pthread_mutex_init(&b->lock, NULL))
+		return -ENOMEM;
+	if (pthread_rwlock_init(&b->mem.foreign.lock, NULL))
+		goto mem_failed;
+	if (!pthread_rwlock_init(&b->io.foreign.lock, NULL))
+		return 0;
+	pthread_rwlock_destroy(&b->mem.foreign.lock);
+mem_failed:
+	pthread_mutex_destroy(&b->lock);
+	return -ENOMEM;
 }
 
 int bm_bhyve_new(int (*vcpu_index)(struct vcpu *vcpu), bm_bhyve **out)
@@ -33,7 +52,10 @@ int bm_bhyve_new(int (*vcpu_index)(struct vcpu *vcpu), bm_bhyve **out)
 	if (!b)
 		return -ENOMEM;
 	b->vcpu_index = vcpu_index;
-	pthread_mutex_init(&b->lock, NULL);
+	if (locks_init(b)) {
+		free(b);
+		return -ENOMEM;
+	}
 	int err = bm_system_new(&b->sys);
 	if (!err)
 		err = space_init(b, &b->mem, "memory");

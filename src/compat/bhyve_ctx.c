@@ -66,6 +66,7 @@ static void ctx_free(struct bm_bhyve_ctx *c)
 	if (bm_bhyve_self.b == b) {
 		bm_bhyve_self.b = NULL;
 		bm_bhyve_self.vcpu = NULL;
+		bm_bhyve_self.ctx = NULL;
 	}
 	pthread_mutex_lock(&b->lock);
 	struct bm_bhyve_ctx **at = &b->ctxs;
@@ -74,6 +75,7 @@ static void ctx_free(struct bm_bhyve_ctx *c)
 	if (*at)
 		*at = c->next;
 	pthread_mutex_unlock(&b->lock);
+	bm_vcpu_free(c->raw);
 	bm_vcpu_free(c->vcpu);
 	free(c);
 }
@@ -113,7 +115,18 @@ bm_vcpu *bm_bhyve_vcpu_slow(bm_bhyve *b, struct vcpu *vcpu)
 		return NULL;
 	bm_bhyve_self.b = b;
 	bm_bhyve_self.vcpu = c->vcpu;
+	bm_bhyve_self.ctx = c;
 	return c->vcpu;
+}
+
+bm_vcpu *bm_bhyve_raw_vcpu(bm_bhyve *b)
+{
+	if (!bm_bhyve_vcpu_for(b, NULL))
+		return NULL;
+	struct bm_bhyve_ctx *c = bm_bhyve_self.ctx;
+	if (!c->raw && bm_vcpu_new(b->sys, bm_vcpu_index(c->vcpu), NULL, &c->raw))
+		c->raw = NULL;
+	return c->raw;
 }
 
 static void thread_exit(void *contexts)

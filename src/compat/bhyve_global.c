@@ -93,7 +93,7 @@ int read_mem(struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int size)
 	bm_bhyve *b = instance();
 	if (__builtin_expect(!b || !rval, 0))
 		return b ? EINVAL : ENXIO;
-	return bm_bhyve_mem_read(b, vcpu, gpa, rval, size);
+	return bm_bhyve_mem_access(b, vcpu, MEM_F_READ, gpa, rval, size);
 }
 
 int write_mem(struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int size)
@@ -101,7 +101,7 @@ int write_mem(struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int size)
 	bm_bhyve *b = instance();
 	if (__builtin_expect(!b, 0))
 		return ENXIO;
-	return bm_bhyve_mem_write(b, vcpu, gpa, wval, size);
+	return bm_bhyve_mem_access(b, vcpu, MEM_F_WRITE, gpa, &wval, size);
 }
 
 int emulate_mem(struct vcpu *vcpu, uint64_t paddr, struct vie *vie, struct vm_guest_paging *paging)

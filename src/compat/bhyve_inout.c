@@ -36,6 +36,7 @@ static inline int port_serve(const struct bm_bhyve_reg *r, int in, uint64_t off)
 {
 	struct bm_bhyve_call *c = &bm_bhyve_self.call;
 	int result = port_call(&r->u.port, c->ctx, in, (int)(r->base + off), c->size, c->val);
+	c->served = true; /* after the handler, whose own accesses reuse the record */
 	return result == 0 ? 0 : bm_bhyve_handler_failed(result);
 }
 
@@ -97,13 +98,35 @@ static int port_unassigned(const bm_bhyve *b, int in, int bytes, uint32_t *eax)
 	return 0;
 }
 
-/* What an access returns when the core did not return 0. */
-static int port_status(const bm_bhyve *b, int ret, int in, int bytes, uint32_t *eax)
+/* The access whole, through the core, to a region the host placed with the core API. */
+static int port_foreign(bm_bhyve *b, int in, int port, int bytes, uint32_t *eax)
 {
-	if (ret > 0)
-		return (ret & BM_ACCESS_UNASSIGNED) ? port_unassigned(b, in, bytes, eax) : 0;
-	int result = bm_bhyve_failure_taken();
-	return result ? result : -1;
+	bm_vcpu *raw = bm_bhyve_raw_vcpu(b);
+	uint64_t value = 0;
+	if (!raw)
+		return -1;
+	int ret = in ? bm_read(raw, b->io.space, (uint64_t)port, (unsigned)bytes, &value)
+	             : bm_write(raw, b->io.space, (uint64_t)port, (unsigned)bytes, *eax);
+	if (ret < 0)
+		return -1;
+	if (in)
+		*eax = (uint32_t)value & bytes_mask(bytes);
+	return 0;
+}
+
+/* What an access returns when its probe (ret) was not simply served. */
+static int port_status(bm_bhyve *b, int ret, int in, int port, int bytes, uint32_t *eax)
+{
+	if (bm_bhyve_self.call.served) {
+		if (ret >= 0)
+			return 0; /* an overlap, served by the winner */
+		int result = bm_bhyve_failure_taken();
+		return result ? result : -1;
+	}
+	if (ret > 0 && (ret & BM_ACCESS_UNASSIGNED))
+		return port_unassigned(b, in, bytes, eax);
+	/* A region that is not a registration, placed while this access ran. */
+	return port_foreign(b, in, port, bytes, eax);
 }
 
 int bm_bhyve_inout(bm_bhyve *b, struct vmctx *ctx, struct vcpu *vcpu, int in, int port, int bytes,
@@ -115,10 +138,15 @@ int bm_bhyve_inout(bm_bhyve *b, struct vmctx *ctx, struct vcpu *vcpu, int in, in
 	bm_vcpu *v = bm_bhyve_vcpu_for(b, vcpu);
 	if (!v)
 		return -1;
+	in = in != 0;
+	if (bm_bhyve_foreign_any(&b->io.foreign) &&
+	    bm_bhyve_foreign_at(&b->io.foreign, (uint64_t)port))
+		return port_foreign(b, in, port, bytes, eax);
 	struct bm_bhyve_call *call = &bm_bhyve_self.call;
 	uint64_t first_byte;
 	int ret;
 	call->size = bytes;
+	call->served = false;
 	call->vcpu = vcpu;
 	call->ctx = ctx;
 	call->val = eax;
@@ -126,7 +154,9 @@ int bm_bhyve_inout(bm_bhyve *b, struct vmctx *ctx, struct vcpu *vcpu, int in, in
 		ret = bm_read(v, b->io.space, (uint64_t)port, 1, &first_byte);
 	else
 		ret = bm_write(v, b->io.space, (uint64_t)port, 1, 0);
-	return ret == 0 ? 0 : port_status(b, ret, in != 0, bytes, eax);
+	if (ret == 0 && call->served)
+		return 0;
+	return port_status(b, ret, in, port, bytes, eax);
 }
 
 /* What the decoder's port callback needs. */

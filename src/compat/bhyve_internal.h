@@ -4,6 +4,7 @@
  *
  *   bhyve.c         the instance: creation, hooks, and what registrations share
  *   bhyve_regs.c    registrations by (base, size), for unregistering by identity
+ *   bhyve_foreign.c where the spaces show regions that are not registrations
  *   bhyve_ctx.c     dispatch contexts, one per vCPU thread, made on its first access
  *   bhyve_mem.c     MMIO ranges and accesses, emulate_mem
  *   bhyve_inout.c   port ranges and accesses, emulate_inout
@@ -13,7 +14,15 @@
  * first byte, whatever its size or alignment. The layer therefore asks the core for that one
  * byte (a 1-byte bm_read or bm_write) and leaves the real access in a per-thread record
  * (struct bm_bhyve_call); the region callback that the byte reaches reads the record and
- * calls the bhyve handler with it.
+ * calls the bhyve handler with it, and marks the access served.
+ *
+ * The spaces are public, so a host may also place regions of its own there through the
+ * core API (RAM, say). Such a region must get the access whole, and never the one-byte
+ * probe, which would read or write it: a listener keeps the ranges where such regions
+ * show, and while there are any, an access first looks its address up there and hands a
+ * hit to the core whole. A probe that still reaches something unmarked (a region placed
+ * while the access ran) is followed by the access whole too, so no access returns success
+ * without having been carried out.
  */
 #ifndef BUSMAP_COMPAT_BHYVE_INTERNAL_H
 #define BUSMAP_COMPAT_BHYVE_INTERNAL_H
@@ -28,7 +37,7 @@
 
 /* One bhyve registration: a region of the instance's memory or io space. */
 struct bm_bhyve_reg {
-	struct bm_bhyve_reg *next; /* hash chain, then the list of removed ones */
+	struct bm_bhyve_reg *next; /* hash chain */
 	bm_region *region;
 	uint64_t base, size;
 	const char *name;
@@ -49,9 +58,23 @@ struct bm_bhyve_regs {
 	size_t nbuckets, count;
 };
 
+/* A range of a space's flat view shown by a region that is not a registration. */
+struct bm_bhyve_span {
+	uint64_t start, last;
+};
+
+/* Those ranges, sorted, kept by a listener of the space (bhyve_foreign.c). */
+struct bm_bhyve_foreign {
+	pthread_rwlock_t lock; /* written by the listener, read by accesses */
+	struct bm_bhyve_span *v;
+	size_t n, cap;
+	atomic_size_t count; /* n, for the accesses' check without the lock */
+};
+
 struct bm_bhyve_space {
 	bm_space *space;
 	struct bm_bhyve_regs regs; /* under the system's writer lock (bm_begin) */
+	struct bm_bhyve_foreign foreign;
 };
 
 struct bm_bhyve_ctx;
@@ -73,6 +96,7 @@ struct bm_bhyve {
 struct bm_bhyve_ctx {
 	const void *owner; /* the owning thread's tag */
 	bm_vcpu *vcpu;
+	bm_vcpu *raw; /* for accesses handed whole to the core; made on first use */
 	bm_bhyve *b;
 	struct bm_bhyve_ctx *next;           /* b->ctxs */
 	struct bm_bhyve_ctx *next_of_thread; /* the owner's contexts */
@@ -87,11 +111,12 @@ struct bm_bhyve_ctx {
  */
 struct bm_bhyve_call {
 	int size;
+	bool served; /* a registration's handler ran for it */
 	struct vcpu *vcpu;
 	struct vmctx *ctx;
-	void *val;     /* read_mem's rval; a port access's eax */
-	uint64_t wval; /* write_mem's value; the handler gets a copy on the callback's stack */
-	int result;    /* a handler's nonzero result, until the access takes it */
+	void *val;  /* the caller's value: read into, or written from (the handler gets a copy
+	             * of a written value on the callback's stack) */
+	int result; /* a handler's nonzero result, until the access takes it */
 };
 
 /* What each thread keeps: its context for the instance of its last access, and the access
@@ -101,6 +126,7 @@ struct bm_bhyve_call {
 struct bm_bhyve_thread {
 	bm_bhyve *b;
 	bm_vcpu *vcpu;
+	struct bm_bhyve_ctx *ctx;
 	struct bm_bhyve_call call;
 	char tag;
 };
@@ -109,6 +135,9 @@ extern _Thread_local struct bm_bhyve_thread bm_bhyve_self;
 /* bhyve_ctx.c */
 /* The calling thread's context for b, made on its first access; NULL without memory. */
 bm_vcpu *bm_bhyve_vcpu_slow(bm_bhyve *b, struct vcpu *vcpu);
+/* The calling thread's context for accesses handed whole to the core, whose callbacks
+ * then see another context than self->vcpu; NULL without memory. */
+bm_vcpu *bm_bhyve_raw_vcpu(bm_bhyve *b);
 /* Whether a thread other than the caller holds a context of b. */
 bool bm_bhyve_ctxs_busy(bm_bhyve *b);
 /* Frees the calling thread's context of b, if any. */
@@ -124,6 +153,8 @@ static inline bm_vcpu *bm_bhyve_vcpu_for(bm_bhyve *b, struct vcpu *vcpu)
 
 /* bhyve_regs.c */
 int bm_bhyve_regs_init(struct bm_bhyve_regs *t);
+/* Whether region is one of t's registrations. */
+bool bm_bhyve_regs_owns(const struct bm_bhyve_regs *t, const bm_region *region);
 void bm_bhyve_regs_insert(struct bm_bhyve_regs *t, struct bm_bhyve_reg *r);
 void bm_bhyve_regs_remove(struct bm_bhyve_regs *t, struct bm_bhyve_reg *r);
 /* Whether r serves the same device as the caller's description (handler and arguments). */
@@ -133,6 +164,17 @@ struct bm_bhyve_reg *bm_bhyve_regs_find(const struct bm_bhyve_regs *t, uint64_t 
                                         const char *name, bm_bhyve_same_fn same, const void *desc);
 /* Frees every registration still in t (their regions are the system's to free). */
 void bm_bhyve_regs_fini(struct bm_bhyve_regs *t);
+
+/* bhyve_foreign.c */
+/* Starts watching s->space (whose lock the instance made). */
+int bm_bhyve_foreign_init(struct bm_bhyve_space *s);
+void bm_bhyve_foreign_fini(struct bm_bhyve_foreign *f);
+/* Whether addr lies where a region that is not a registration shows. */
+bool bm_bhyve_foreign_at(struct bm_bhyve_foreign *f, uint64_t addr);
+static inline bool bm_bhyve_foreign_any(struct bm_bhyve_foreign *f)
+{
+	return atomic_load_explicit(&f->count, memory_order_relaxed) != 0;
+}
 
 /* bhyve.c: what memory and port registrations share. */
 struct bm_bhyve_reg *bm_bhyve_reg_new(uint64_t base, uint64_t size, const char *name, bool low);
@@ -149,41 +191,39 @@ static inline int bm_bhyve_core_result(int result)
 	return result > 0 ? -result : result;
 }
 
-/* bhyve_mem.c: read_mem and write_mem, fast path inline, the rest here. */
-int bm_bhyve_mem_read_slow(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int size);
-int bm_bhyve_mem_write_slow(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int size);
-/* What an access returns when the core did not return 0. */
-int bm_bhyve_mem_status(int ret);
+/* bhyve_mem.c: read_mem and write_mem (dir MEM_F_READ or MEM_F_WRITE, val read into or
+ * written from), fast path inline, the rest there. */
+int bm_bhyve_mem_access_slow(bm_bhyve *b, struct vcpu *vcpu, int dir, uint64_t gpa, uint64_t *val,
+                             int size);
+/* What an access returns when its probe (ret) was not simply served. */
+int bm_bhyve_mem_status(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64_t gpa,
+                        uint64_t *val, int size);
 
-static inline int bm_bhyve_mem_read(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t *rval,
-                                    int size)
+/* Fills in the access and asks the core for its first byte. */
+static inline int bm_bhyve_mem_probe(bm_bhyve *b, bm_vcpu *v, int dir, struct vcpu *vcpu,
+                                     uint64_t gpa, uint64_t *val, int size)
 {
-	struct bm_bhyve_thread *self = &bm_bhyve_self;
-	if (__builtin_expect(self->b != b, 0))
-		return bm_bhyve_mem_read_slow(b, vcpu, gpa, rval, size);
+	struct bm_bhyve_call *c = &bm_bhyve_self.call;
 	uint64_t first_byte;
-	self->call.size = size;
-	self->call.vcpu = vcpu;
-	self->call.val = rval;
-	int ret = bm_read(self->vcpu, b->mem.space, gpa, 1, &first_byte);
-	if (__builtin_expect(ret == 0, 1))
-		return 0;
-	return bm_bhyve_mem_status(ret);
+	c->size = size;
+	c->served = false;
+	c->vcpu = vcpu;
+	c->val = val;
+	if (dir == MEM_F_READ)
+		return bm_read(v, b->mem.space, gpa, 1, &first_byte);
+	return bm_write(v, b->mem.space, gpa, 1, 0);
 }
 
-static inline int bm_bhyve_mem_write(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t wval,
-                                     int size)
+static inline int bm_bhyve_mem_access(bm_bhyve *b, struct vcpu *vcpu, int dir, uint64_t gpa,
+                                      uint64_t *val, int size)
 {
 	struct bm_bhyve_thread *self = &bm_bhyve_self;
-	if (__builtin_expect(self->b != b, 0))
-		return bm_bhyve_mem_write_slow(b, vcpu, gpa, wval, size);
-	self->call.size = size;
-	self->call.vcpu = vcpu;
-	self->call.wval = wval;
-	int ret = bm_write(self->vcpu, b->mem.space, gpa, 1, 0);
-	if (__builtin_expect(ret == 0, 1))
+	if (__builtin_expect(self->b != b || bm_bhyve_foreign_any(&b->mem.foreign), 0))
+		return bm_bhyve_mem_access_slow(b, vcpu, dir, gpa, val, size);
+	int ret = bm_bhyve_mem_probe(b, self->vcpu, dir, vcpu, gpa, val, size);
+	if (__builtin_expect(ret == 0 && self->call.served, 1))
 		return 0;
-	return bm_bhyve_mem_status(ret);
+	return bm_bhyve_mem_status(b, ret, dir, vcpu, gpa, val, size);
 }
 
 /* bhyve.c: a core callback's return for a handler's nonzero result, which it records for

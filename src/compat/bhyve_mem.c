@@ -25,6 +25,7 @@ static int mem_read(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, ui
 		return mem_core_access(opaque, MEM_F_READ, off, size, value);
 	int result =
 	    mr->handler(c->vcpu, MEM_F_READ, mr->base + off, c->size, c->val, mr->arg1, mr->arg2);
+	c->served = true; /* after the handler, whose own accesses reuse the record */
 	return __builtin_expect(result == 0, 1) ? 0 : bm_bhyve_handler_failed(result);
 }
 
@@ -34,9 +35,10 @@ static int mem_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, u
 	const struct mem_range *mr = &((const struct bm_bhyve_reg *)opaque)->u.mem;
 	if (__builtin_expect(!bm_bhyve_ours(vcpu), 0))
 		return mem_core_access(opaque, MEM_F_WRITE, off, size, &value);
-	uint64_t wval = c->wval; /* the handler's own copy: nested accesses reuse the record */
+	uint64_t wval = *(const uint64_t *)c->val; /* the handler's own copy, as in bhyve */
 	int result =
 	    mr->handler(c->vcpu, MEM_F_WRITE, mr->base + off, c->size, &wval, mr->arg1, mr->arg2);
+	c->served = true;
 	return __builtin_expect(result == 0, 1) ? 0 : bm_bhyve_handler_failed(result);
 }
 
@@ -47,26 +49,55 @@ static const struct bm_region_ops mem_ops = {
     .impl_sizes = BM_ACCESS_ALL,
 };
 
-int bm_bhyve_mem_status(int ret)
+/* The access whole, through the core, to a region the host placed with the core API. */
+static int mem_foreign(bm_bhyve *b, int dir, uint64_t gpa, uint64_t *val, int size)
 {
-	if (ret > 0)
-		return (ret & BM_ACCESS_UNASSIGNED) ? ESRCH : 0; /* else: an overlap, served */
-	int result = bm_bhyve_failure_taken();
-	return result ? result : -ret;
+	if (size != 1 && size != 2 && size != 4 && size != 8)
+		return EINVAL;
+	bm_vcpu *raw = bm_bhyve_raw_vcpu(b);
+	if (!raw)
+		return ENOMEM;
+	if (dir != MEM_F_READ) {
+		int ret = bm_write(raw, b->mem.space, gpa, (unsigned)size, *val);
+		return ret < 0 ? -ret : 0;
+	}
+	uint64_t value;
+	int ret = bm_read(raw, b->mem.space, gpa, (unsigned)size, &value);
+	if (ret < 0)
+		return -ret; /* the caller's value is left alone */
+	*val = value;
+	return 0;
 }
 
-int bm_bhyve_mem_read_slow(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int size)
+int bm_bhyve_mem_status(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64_t gpa,
+                        uint64_t *val, int size)
 {
-	if (!bm_bhyve_vcpu_slow(b, vcpu))
-		return ENOMEM;
-	return bm_bhyve_mem_read(b, vcpu, gpa, rval, size);
+	(void)vcpu; /* the host's answer for unassigned addresses will want it */
+	if (bm_bhyve_self.call.served) {
+		if (ret >= 0)
+			return 0; /* an overlap, served by the winner */
+		int result = bm_bhyve_failure_taken();
+		return result ? result : -ret;
+	}
+	if (ret > 0 && (ret & BM_ACCESS_UNASSIGNED))
+		return ESRCH;
+	/* The byte reached a region that is not a registration, placed while this access ran
+	 * (bhyve_foreign.c): it still gets the access whole. */
+	return mem_foreign(b, dir, gpa, val, size);
 }
 
-int bm_bhyve_mem_write_slow(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int size)
+int bm_bhyve_mem_access_slow(bm_bhyve *b, struct vcpu *vcpu, int dir, uint64_t gpa, uint64_t *val,
+                             int size)
 {
-	if (!bm_bhyve_vcpu_slow(b, vcpu))
+	bm_vcpu *v = bm_bhyve_vcpu_for(b, vcpu);
+	if (!v)
 		return ENOMEM;
-	return bm_bhyve_mem_write(b, vcpu, gpa, wval, size);
+	if (bm_bhyve_foreign_any(&b->mem.foreign) && bm_bhyve_foreign_at(&b->mem.foreign, gpa))
+		return mem_foreign(b, dir, gpa, val, size);
+	int ret = bm_bhyve_mem_probe(b, v, dir, vcpu, gpa, val, size);
+	if (ret == 0 && bm_bhyve_self.call.served)
+		return 0;
+	return bm_bhyve_mem_status(b, ret, dir, vcpu, gpa, val, size);
 }
 
 static int mem_register(bm_bhyve *b, const struct mem_range *mr, bool fallback)
@@ -112,24 +143,24 @@ int bm_bhyve_read_mem(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t *rv
 {
 	if (!b || !rval)
 		return EINVAL;
-	return bm_bhyve_mem_read(b, vcpu, gpa, rval, size);
+	return bm_bhyve_mem_access(b, vcpu, MEM_F_READ, gpa, rval, size);
 }
 
 int bm_bhyve_write_mem(bm_bhyve *b, struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int size)
 {
 	if (!b)
 		return EINVAL;
-	return bm_bhyve_mem_write(b, vcpu, gpa, wval, size);
+	return bm_bhyve_mem_access(b, vcpu, MEM_F_WRITE, gpa, &wval, size);
 }
 
 static int emulated_read(struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int size, void *arg)
 {
-	return bm_bhyve_mem_read(arg, vcpu, gpa, rval, size);
+	return bm_bhyve_read_mem(arg, vcpu, gpa, rval, size);
 }
 
 static int emulated_write(struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int size, void *arg)
 {
-	return bm_bhyve_mem_write(arg, vcpu, gpa, wval, size);
+	return bm_bhyve_write_mem(arg, vcpu, gpa, wval, size);
 }
 
 int bm_bhyve_emulate_mem(bm_bhyve *b, struct vcpu *vcpu, uint64_t paddr, struct vie *vie,

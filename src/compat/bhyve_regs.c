@@ -68,6 +68,16 @@ void bm_bhyve_regs_remove(struct bm_bhyve_regs *t, struct bm_bhyve_reg *r)
 	}
 }
 
+bool bm_bhyve_regs_owns(const struct bm_bhyve_regs *t, const bm_region *region)
+{
+	/* A registration's region sits at its base in the root: only that bucket can hold it. */
+	uint64_t base = bm_region_offset(region), size = bm_region_size(region);
+	for (const struct bm_bhyve_reg *r = t->buckets[bucket_of(t, base, size)]; r; r = r->next)
+		if (r->region == region)
+			return true;
+	return false;
+}
+
 /* -1: not this registration; otherwise higher is a closer match. */
 static int match_score(const struct bm_bhyve_reg *r, uint64_t base, uint64_t size, const char *name,
                        bm_bhyve_same_fn same, const void *desc)

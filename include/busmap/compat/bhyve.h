@@ -11,7 +11,11 @@
  * Each bhyve registration is an io region of the instance's space: at priority 0 and
  * exclusive (so overlaps are recorded as conflicts, see bm_space_conflicts), or at priority
  * -1 for fallback and IOPORT_F_DEFAULT ranges. An access is resolved by its first byte and
- * handed whole to that range's handler.
+ * handed whole to that range's handler. A host may place regions of its own in the spaces
+ * with the core API (RAM, a core io region, a container or alias): where such a region
+ * shows at the first byte, the access goes to the core whole (size 1, 2, 4 or 8; EINVAL,
+ * or -1 for a port, otherwise), as bm_read or bm_write would make it, and returns 0 or the
+ * region's error as a positive errno (-1 for a port).
  *
  * Threads:
  * - bm_bhyve_new, bm_bhyve_free, the setters: any thread, with no access in flight (free:

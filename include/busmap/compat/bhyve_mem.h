@@ -67,8 +67,9 @@ struct mem_range {
 int vcpu_id(struct vcpu *vcpu);
 
 /* Creates the process-wide instance (ncpu >= 0: each vCPU thread's dispatch context is made
- * by its first access). Failure (out of memory) shows as ENXIO from the calls that
- * follow. */
+ * by its first access). Failure (out of memory) shows as ENXIO from
+ * the calls that follow. Starts no thread: the instance's system has the library's one
+ * reclaim thread (busmap/system.h). */
 BM_API void init_mem(int ncpu);
 
 /*
