@@ -115,6 +115,14 @@ int bm_bhyve_set_inout_decoder(bm_bhyve *b, bm_bhyve_inout_decoder_fn fn)
 	return 0;
 }
 
+int bm_bhyve_set_non_backed(bm_bhyve *b, bm_bhyve_non_backed_fn fn)
+{
+	if (!b)
+		return -EINVAL;
+	atomic_store(&b->non_backed, fn);
+	return 0;
+}
+
 int bm_bhyve_set_strict_io(bm_bhyve *b, bool strict)
 {
 	if (!b)

@@ -26,17 +26,23 @@ bm_bhyve *bm_bhyve_global(void)
 	return instance();
 }
 
+/* bhyve's machine-dependent files define it; a program without one links too. */
+#pragma weak mmio_handle_non_backed_mem
+
 /* Makes the instance unless it exists; the caller holds the lock. Its contexts are
- * numbered with the host's vcpu_id. */
+ * numbered with the host's vcpu_id, and accesses that reach no range go to the host's
+ * mmio_handle_non_backed_mem if it has one. */
 static int instance_make(void)
 {
 	bm_bhyve *b = instance();
 	if (b)
 		return 0;
 	int err = bm_bhyve_new(vcpu_id, &b);
-	if (!err)
-		atomic_store_explicit(&process.instance, b, memory_order_release);
-	return err;
+	if (err)
+		return err;
+	bm_bhyve_set_non_backed(b, mmio_handle_non_backed_mem);
+	atomic_store_explicit(&process.instance, b, memory_order_release);
+	return 0;
 }
 
 /* ncpu only has to make sense: contexts are made per vCPU thread, on demand. */

@@ -88,6 +88,7 @@ struct bm_bhyve {
 	struct bm_bhyve_ctx *ctxs; /* the live contexts, one per thread that made an access */
 	unsigned nctxs_made;       /* numbers contexts when there is no vcpu_index */
 	_Atomic(bm_bhyve_emulate_fn) emulate;
+	_Atomic(bm_bhyve_non_backed_fn) non_backed;
 	_Atomic(bm_bhyve_inout_decoder_fn) decode_inout;
 	atomic_bool strict_io;
 };

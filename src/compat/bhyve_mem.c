@@ -69,10 +69,28 @@ static int mem_foreign(bm_bhyve *b, int dir, uint64_t gpa, uint64_t *val, int si
 	return 0;
 }
 
+/* Nothing at gpa: the host's answer, as bhyve's mmio_handle_non_backed_mem gives it. */
+static int mem_non_backed(bm_bhyve *b, int dir, struct vcpu *vcpu, uint64_t gpa, uint64_t *val,
+                          int size)
+{
+	bm_bhyve_non_backed_fn fn = atomic_load_explicit(&b->non_backed, memory_order_acquire);
+	struct mem_range *mr = NULL;
+	if (!fn)
+		return ESRCH;
+	int err = fn(vcpu, gpa, &mr);
+	if (err)
+		return err;
+	if (!mr || !mr->handler)
+		return ESRCH; /* success without a range would be success with nothing done */
+	if (dir == MEM_F_READ)
+		return mr->handler(vcpu, dir, gpa, size, val, mr->arg1, mr->arg2);
+	uint64_t wval = *val; /* the handler's own copy, as in bhyve */
+	return mr->handler(vcpu, dir, gpa, size, &wval, mr->arg1, mr->arg2);
+}
+
 int bm_bhyve_mem_status(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64_t gpa,
                         uint64_t *val, int size)
 {
-	(void)vcpu; /* the host's answer for unassigned addresses will want it */
 	if (bm_bhyve_self.call.served) {
 		if (ret >= 0)
 			return 0; /* an overlap, served by the winner */
@@ -80,7 +98,7 @@ int bm_bhyve_mem_status(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64
 		return result ? result : -ret;
 	}
 	if (ret > 0 && (ret & BM_ACCESS_UNASSIGNED))
-		return ESRCH;
+		return mem_non_backed(b, dir, vcpu, gpa, val, size);
 	/* The byte reached a region that is not a registration, placed while this access ran
 	 * (bhyve_foreign.c): it still gets the access whole. */
 	return mem_foreign(b, dir, gpa, val, size);

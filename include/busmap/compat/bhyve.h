@@ -60,6 +60,13 @@ typedef int (*bm_bhyve_emulate_fn)(struct vcpu *vcpu, uint64_t gpa, struct vie *
                                    struct vm_guest_paging *paging, bm_bhyve_mem_read_fn mrr,
                                    bm_bhyve_mem_write_fn mrw, void *mrarg);
 
+/* bhyve's mmio_handle_non_backed_mem has this type: what a memory access that reaches no
+ * range does. 0 with *mr_paramp set: that range's handler serves the access (amd64: reads
+ * all ones, ignores writes); otherwise the access returns what it returns (arm64: a data
+ * abort injected, EJUSTRETURN). */
+typedef int (*bm_bhyve_non_backed_fn)(struct vcpu *vcpu, uint64_t paddr,
+                                      struct mem_range **mr_paramp);
+
 /* One port access, as a decoder makes it: returns what bm_bhyve_inout returns. */
 typedef int (*bm_bhyve_port_fn)(void *port_arg, int in, int port, int bytes, uint32_t *eax);
 
@@ -84,6 +91,9 @@ BM_API bm_space *bm_bhyve_io_space(const bm_bhyve *b);
 /* Host hooks; NULL removes one. Set them before the vCPUs run. */
 BM_API int bm_bhyve_set_emulator(bm_bhyve *b, bm_bhyve_emulate_fn fn);
 BM_API int bm_bhyve_set_inout_decoder(bm_bhyve *b, bm_bhyve_inout_decoder_fn fn);
+/* What a memory access that reaches no range does; NULL (the default of bm_bhyve_new):
+ * it returns ESRCH. */
+BM_API int bm_bhyve_set_non_backed(bm_bhyve *b, bm_bhyve_non_backed_fn fn);
 /* bhyve's x86.strictio: an access to a port nobody registered fails (-1). */
 BM_API int bm_bhyve_set_strict_io(bm_bhyve *b, bool strict);
 

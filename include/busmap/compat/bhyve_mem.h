@@ -26,7 +26,8 @@
  *
  * The host program provides vcpu_id (bhyve: libvmmapi) and, for emulate_mem, an
  * instruction emulator (bhyve: vmm_emulate_instruction, installed with
- * bm_bhyve_set_emulator).
+ * bm_bhyve_set_emulator). It may provide mmio_handle_non_backed_mem, as bhyve's
+ * machine-dependent files do.
  */
 #ifndef BUSMAP_COMPAT_BHYVE_MEM_H
 #define BUSMAP_COMPAT_BHYVE_MEM_H
@@ -67,21 +68,35 @@ struct mem_range {
 int vcpu_id(struct vcpu *vcpu);
 
 /* Creates the process-wide instance (ncpu >= 0: each vCPU thread's dispatch context is made
- * by its first access). Failure (out of memory) shows as ENXIO from
+ * by its first access), with mmio_handle_non_backed_mem as its answer to accesses that
+ * reach no range if the program defines it. Failure (out of memory) shows as ENXIO from
  * the calls that follow. Starts no thread: the instance's system has the library's one
  * reclaim thread (busmap/system.h). */
 BM_API void init_mem(int ncpu);
 
 /*
+ * Optional, provided by the host program as bhyve's amd64/mem_x86.c and
+ * aarch64/mem_aarch64.c do: called for a memory access (read_mem, write_mem, or one of
+ * emulate_mem's operand accesses) whose first byte reaches no range, fallback ranges
+ * included. Returning 0 with *mr_paramp pointing to a range hands the access to that
+ * range's handler (amd64: all ones read, writes ignored); returning an error makes the
+ * access return it (arm64: EJUSTRETURN once a data abort is injected). A program without it
+ * gets ESRCH for such accesses, as bhyve's generic mem_md.c gives.
+ */
+int mmio_handle_non_backed_mem(struct vcpu *vcpu, uint64_t paddr, struct mem_range **mr_paramp);
+
+/*
  * Emulates the instruction that faulted at paddr through the host's emulator, whose memory
  * callbacks reach the ranges by the address they are given, as read_mem and write_mem do
- * (ESRCH where there is no range, which the emulator passes on). ENOSYS without an
+ * (mmio_handle_non_backed_mem's answer where there is no range, which the emulator passes
+ * on). ENOSYS without an
  * emulator, otherwise what the emulator returns.
  */
 BM_API int emulate_mem(struct vcpu *vcpu, uint64_t paddr, struct vie *vie,
                        struct vm_guest_paging *paging);
 
-/* One access of size bytes. ESRCH if gpa is not in any range (*rval is left alone). */
+/* One access of size bytes: 0 or the handler's result; where gpa is in no range, what
+ * mmio_handle_non_backed_mem decides (above; *rval is left alone on an error). */
 BM_API int read_mem(struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int size);
 BM_API int write_mem(struct vcpu *vcpu, uint64_t gpa, uint64_t wval, int size);
 
