@@ -16,15 +16,21 @@ static int space_init(bm_bhyve *b, struct bm_bhyve_space *s, const char *name)
 	return err ? err : bm_bhyve_foreign_init(s);
 }
 
-/* Also undoes a partial bm_bhyve_new, whose locks are all made. */
-static void instance_free(bm_bhyve *b)
+/* Frees what b holds; also undoes a partial bm_bhyve_new, whose locks are all made. */
+static void instance_empty(bm_bhyve *b)
 {
 	if (b->sys)
 		bm_system_free(b->sys); /* frees the regions, spaces and removed registrations */
+	b->sys = NULL;
 	bm_bhyve_regs_fini(&b->mem.regs);
 	bm_bhyve_regs_fini(&b->io.regs);
 	bm_bhyve_foreign_fini(&b->mem.foreign);
 	bm_bhyve_foreign_fini(&b->io.foreign);
+}
+
+static void instance_free(bm_bhyve *b)
+{
+	instance_empty(b);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
@@ -69,19 +75,29 @@ int bm_bhyve_new(int (*vcpu_index)(struct vcpu *vcpu), bm_bhyve **out)
 	return 0;
 }
 
+int bm_bhyve_close(bm_bhyve *b)
+{
+	/* Refused inside a dispatch, where freeing would wait for itself. */
+	int err = bm_synchronize(b->sys);
+	if (!err)
+		err = bm_bhyve_ctxs_close(b);
+	if (err)
+		return err;
+	bm_bhyve_ctx_release(b);
+	instance_empty(b);
+	return 0;
+}
+
 int bm_bhyve_free(bm_bhyve *b)
 {
 	if (!b)
 		return 0;
-	/* Refused inside a dispatch, where freeing would wait for itself. */
-	int err = bm_synchronize(b->sys);
-	if (err)
-		return err;
-	if (bm_bhyve_ctxs_busy(b))
-		return -EBUSY;
-	bm_bhyve_ctx_release(b);
-	instance_free(b);
-	return 0;
+	int err = bm_bhyve_close(b);
+	if (!err) {
+		pthread_mutex_destroy(&b->lock);
+		free(b);
+	}
+	return err;
 }
 
 bm_system *bm_bhyve_system(const bm_bhyve *b)

@@ -80,27 +80,33 @@ static void ctx_free(struct bm_bhyve_ctx *c)
 	free(c);
 }
 
+/* Made and listed under the lock that closing the instance takes, so that no context
+ * appears once the instance is closed: a thread's first access then fails instead of
+ * reaching a freed system. */
 static struct bm_bhyve_ctx *ctx_new(bm_bhyve *b, struct vcpu *vcpu)
 {
+	unsigned index = ctx_index(b, vcpu);
 	struct bm_bhyve_ctx *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	if (bm_vcpu_new(b->sys, ctx_index(b, vcpu), NULL, &c->vcpu)) {
-		free(c);
-		return NULL;
-	}
 	c->b = b;
 	c->owner = &bm_bhyve_self.tag;
 	c->next_of_thread = pthread_getspecific(thread_key);
-	if (pthread_setspecific(thread_key, c)) {
+	pthread_mutex_lock(&b->lock);
+	bool made = !b->closed && !bm_vcpu_new(b->sys, index, NULL, &c->vcpu);
+	if (made && pthread_setspecific(thread_key, c)) {
 		bm_vcpu_free(c->vcpu);
+		made = false;
+	}
+	if (made) {
+		c->next = b->ctxs;
+		b->ctxs = c;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (!made) {
 		free(c);
 		return NULL;
 	}
-	pthread_mutex_lock(&b->lock);
-	c->next = b->ctxs;
-	b->ctxs = c;
-	pthread_mutex_unlock(&b->lock);
 	return c;
 }
 
@@ -137,14 +143,16 @@ static void thread_exit(void *contexts)
 	}
 }
 
-bool bm_bhyve_ctxs_busy(bm_bhyve *b)
+int bm_bhyve_ctxs_close(bm_bhyve *b)
 {
 	bool found = false;
 	pthread_mutex_lock(&b->lock);
 	for (struct bm_bhyve_ctx *c = b->ctxs; c && !found; c = c->next)
 		found = c->owner != &bm_bhyve_self.tag;
+	if (!found)
+		b->closed = true;
 	pthread_mutex_unlock(&b->lock);
-	return found;
+	return found ? -EBUSY : 0;
 }
 
 void bm_bhyve_ctx_release(bm_bhyve *b)

@@ -83,6 +83,9 @@ void bm_bhyve_foreign_fini(struct bm_bhyve_foreign *f)
 {
 	pthread_rwlock_destroy(&f->lock);
 	free(f->v);
+	f->v = NULL;
+	f->n = f->cap = 0;
+	atomic_store_explicit(&f->count, 0, memory_order_relaxed);
 }
 
 bool bm_bhyve_foreign_at(struct bm_bhyve_foreign *f, uint64_t addr)

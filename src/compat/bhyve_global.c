@@ -7,14 +7,18 @@
 /*
  * The process-wide state of bhyve's functions, all of it. bhyve's interface has no handle,
  * so its functions share one instance, made by init_mem or init_inout (whichever runs
- * first) and freed only by bm_bhyve_global_free. Accesses load the instance without a lock:
- * it is set before the vCPUs start. The lock serialises creating and freeing it.
+ * first) and freed by bm_bhyve_global_free or when the process exits. Accesses load the
+ * instance without a lock: it is set before the vCPUs start. The lock serialises creating
+ * and freeing it; registrations hold use shared, so that freeing it never pulls the system
+ * from under one.
  */
 static struct {
 	_Atomic(bm_bhyve *) instance;
 	bool ports_collected; /* the INOUT_PORT ranges are registered in instance */
 	pthread_mutex_t lock;
-} process = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	pthread_rwlock_t use;
+	bm_bhyve *closed; /* emptied at exit; kept for threads that loaded it before */
+} process = {.lock = PTHREAD_MUTEX_INITIALIZER, .use = PTHREAD_RWLOCK_INITIALIZER};
 
 static bm_bhyve *instance(void)
 {
@@ -59,13 +63,38 @@ int bm_bhyve_global_init(int ncpu)
 int bm_bhyve_global_free(void)
 {
 	pthread_mutex_lock(&process.lock);
+	pthread_rwlock_wrlock(&process.use);
 	int err = bm_bhyve_free(instance());
 	if (!err) {
 		atomic_store_explicit(&process.instance, NULL, memory_order_release);
 		process.ports_collected = false;
 	}
+	pthread_rwlock_unlock(&process.use);
 	pthread_mutex_unlock(&process.lock);
 	return err;
+}
+
+/*
+ * bhyve never frees its ranges, and a host that exits should still leave nothing behind
+ * for a leak checker, without calling anything of busmap's. So the instance is emptied at
+ * exit, unless that could pull it from under another thread: the exit runs inside an
+ * access, another thread holds a context or is registering, or the instance is being made
+ * or freed. The emptied instance itself stays (reachable), closed, for a thread that loaded
+ * it just before: its first access there fails instead of reaching a freed system.
+ */
+__attribute__((destructor)) static void process_exit(void)
+{
+	if (pthread_mutex_trylock(&process.lock))
+		return;
+	bm_bhyve *b = instance();
+	if (b && !pthread_rwlock_trywrlock(&process.use)) {
+		if (!bm_bhyve_close(b)) {
+			atomic_store_explicit(&process.instance, NULL, memory_order_release);
+			process.closed = b;
+		}
+		pthread_rwlock_unlock(&process.use);
+	}
+	pthread_mutex_unlock(&process.lock);
 }
 
 void init_mem(int ncpu)
@@ -79,19 +108,53 @@ static int mem_result(int err)
 	return err == -EINVAL && !instance() ? ENXIO : -err;
 }
 
+/* A registration on the instance, which cannot be freed meanwhile. */
+static int registration(int (*fn)(bm_bhyve *b, const void *desc), const void *desc)
+{
+	pthread_rwlock_rdlock(&process.use);
+	int err = fn(instance(), desc);
+	pthread_rwlock_unlock(&process.use);
+	return err;
+}
+
+static int mem_add(bm_bhyve *b, const void *desc)
+{
+	return bm_bhyve_register_mem(b, desc);
+}
+
+static int mem_add_fallback(bm_bhyve *b, const void *desc)
+{
+	return bm_bhyve_register_mem_fallback(b, desc);
+}
+
+static int mem_remove(bm_bhyve *b, const void *desc)
+{
+	return bm_bhyve_unregister_mem(b, desc);
+}
+
+static int port_add(bm_bhyve *b, const void *desc)
+{
+	return bm_bhyve_register_inout(b, desc);
+}
+
+static int port_remove(bm_bhyve *b, const void *desc)
+{
+	return bm_bhyve_unregister_inout(b, desc);
+}
+
 int register_mem(struct mem_range *memp)
 {
-	return mem_result(bm_bhyve_register_mem(instance(), memp));
+	return mem_result(registration(mem_add, memp));
 }
 
 int register_mem_fallback(struct mem_range *memp)
 {
-	return mem_result(bm_bhyve_register_mem_fallback(instance(), memp));
+	return mem_result(registration(mem_add_fallback, memp));
 }
 
 int unregister_mem(struct mem_range *memp)
 {
-	return mem_result(bm_bhyve_unregister_mem(instance(), memp));
+	return mem_result(registration(mem_remove, memp));
 }
 
 int read_mem(struct vcpu *vcpu, uint64_t gpa, uint64_t *rval, int size)
@@ -156,12 +219,12 @@ void init_inout(void)
 
 int register_inout(struct inout_port *iop)
 {
-	return bm_bhyve_register_inout(instance(), iop) ? -1 : 0;
+	return registration(port_add, iop) ? -1 : 0;
 }
 
 int unregister_inout(struct inout_port *iop)
 {
-	return bm_bhyve_unregister_inout(instance(), iop) ? -1 : 0;
+	return registration(port_remove, iop) ? -1 : 0;
 }
 
 int emulate_inout(struct vmctx *ctx, struct vcpu *vcpu, struct vm_exit *vmexit)

@@ -87,6 +87,7 @@ struct bm_bhyve {
 	pthread_mutex_t lock;      /* the list below */
 	struct bm_bhyve_ctx *ctxs; /* the live contexts, one per thread that made an access */
 	unsigned nctxs_made;       /* numbers contexts when there is no vcpu_index */
+	bool closed;               /* being freed: no new context (under lock) */
 	_Atomic(bm_bhyve_emulate_fn) emulate;
 	_Atomic(bm_bhyve_non_backed_fn) non_backed;
 	_Atomic(bm_bhyve_inout_decoder_fn) decode_inout;
@@ -139,8 +140,8 @@ bm_vcpu *bm_bhyve_vcpu_slow(bm_bhyve *b, struct vcpu *vcpu);
 /* The calling thread's context for accesses handed whole to the core, whose callbacks
  * then see another context than self->vcpu; NULL without memory. */
 bm_vcpu *bm_bhyve_raw_vcpu(bm_bhyve *b);
-/* Whether a thread other than the caller holds a context of b. */
-bool bm_bhyve_ctxs_busy(bm_bhyve *b);
+/* Closes b to new contexts unless a thread other than the caller holds one (-EBUSY). */
+int bm_bhyve_ctxs_close(bm_bhyve *b);
 /* Frees the calling thread's context of b, if any. */
 void bm_bhyve_ctx_release(bm_bhyve *b);
 
@@ -176,6 +177,11 @@ static inline bool bm_bhyve_foreign_any(struct bm_bhyve_foreign *f)
 {
 	return atomic_load_explicit(&f->count, memory_order_relaxed) != 0;
 }
+
+/* bhyve.c */
+/* Frees everything of b but b itself and its lock, which a thread that loaded b before it
+ * was closed may still take (and find it closed). -EBUSY, -EDEADLK as bm_bhyve_free. */
+int bm_bhyve_close(bm_bhyve *b);
 
 /* bhyve.c: what memory and port registrations share. */
 struct bm_bhyve_reg *bm_bhyve_reg_new(uint64_t base, uint64_t size, const char *name, bool low);

@@ -124,8 +124,9 @@ BM_API bm_bhyve *bm_bhyve_global(void);
 /* init_mem with a result: 0, -EINVAL (ncpu < 0), -ENOMEM. Contexts are made per vCPU
  * thread on demand, so ncpu sizes nothing. */
 BM_API int bm_bhyve_global_init(int ncpu);
-/* Frees the process-wide instance (bhyve never does; tests and leak checkers do), after
- * which init_mem or init_inout may create a new one. Results as bm_bhyve_free. */
+/* Frees the process-wide instance, after which init_mem or init_inout may create a new
+ * one. Results as bm_bhyve_free. Not needed at exit, where the library empties it (see
+ * busmap/compat/bhyve_mem.h). */
 BM_API int bm_bhyve_global_free(void);
 
 #ifdef __cplusplus

@@ -28,6 +28,13 @@
  * instruction emulator (bhyve: vmm_emulate_instruction, installed with
  * bm_bhyve_set_emulator). It may provide mmio_handle_non_backed_mem, as bhyve's
  * machine-dependent files do.
+ *
+ * Teardown: the process-wide instance is emptied when the program exits (a destructor of
+ * the library), so a program that calls init_mem and exits leaves nothing allocated
+ * without calling a function of busmap's own. It is left alone if that could pull it from
+ * under a thread: when the program exits from inside an access (a handler calling exit),
+ * while another thread holds a dispatch context (has made an access and not exited), or
+ * during a registration or init_mem. bm_bhyve_global_free frees it earlier.
  */
 #ifndef BUSMAP_COMPAT_BHYVE_MEM_H
 #define BUSMAP_COMPAT_BHYVE_MEM_H
