@@ -138,6 +138,14 @@ int bm_reclaimer_new(bool qsbr, const void *token, struct bm_reclaimer **out)
 	return 0;
 }
 
+/* Called with mu held, for each batch or list of calls handed over. The thread sleeps
+ * either for work or for the spacing; only the first one and a full backlog wake it. */
+static void pending_one_more(struct bm_reclaimer *rc)
+{
+	if (rc->pending++ == 0 || rc->pending >= BM_RECLAIM_BACKLOG)
+		pthread_cond_signal(&rc->cv);
+}
+
 void bm_reclaimer_push(struct bm_reclaimer *rc, struct bm_batch *b)
 {
 	if (!b)
@@ -149,10 +157,7 @@ void bm_reclaimer_push(struct bm_reclaimer *rc, struct bm_batch *b)
 	pthread_mutex_lock(&rc->mu);
 	b->next = rc->head;
 	rc->head = b;
-	/* The thread sleeps either for work or for the spacing; only the first batch and a
-	 * full backlog need to wake it. */
-	if (rc->pending++ == 0 || rc->pending >= BM_RECLAIM_BACKLOG)
-		pthread_cond_signal(&rc->cv);
+	pending_one_more(rc);
 	pthread_mutex_unlock(&rc->mu);
 }
 
@@ -166,8 +171,7 @@ void bm_reclaimer_defer(struct bm_reclaimer *rc, struct bm_deferred *list)
 	pthread_mutex_lock(&rc->mu);
 	last->next = rc->calls;
 	rc->calls = list;
-	if (rc->pending++ == 0 || rc->pending >= BM_RECLAIM_BACKLOG)
-		pthread_cond_signal(&rc->cv);
+	pending_one_more(rc);
 	pthread_mutex_unlock(&rc->mu);
 }
 
