@@ -100,6 +100,43 @@ static inline struct mem_range dev_range(struct dev *d, uint64_t base, uint64_t 
 	return mr;
 }
 
+/* An explicit instance, and what a test's accesses pass: its vCPU and an opaque ctx. */
+struct fixture {
+	bm_bhyve *b;
+	struct vcpu vcpu;
+	struct vmctx *ctx;
+};
+
+/* A fixture whose instance numbers contexts with index, and whose vCPU is vcpu_id. */
+static inline int fixture_new(void **state, int (*index)(struct vcpu *vcpu), int vcpu_id)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (!f || bm_bhyve_new(index, &f->b))
+		return -1;
+	f->vcpu.id = vcpu_id;
+	f->ctx = (struct vmctx *)f; /* opaque to the layer */
+	*state = f;
+	return 0;
+}
+
+static inline int teardown(void **state)
+{
+	struct fixture *f = *state;
+	int err = bm_bhyve_free(f->b);
+	free(f);
+	return err;
+}
+
+static inline int rd(struct fixture *f, uint64_t gpa, int size, uint64_t *v)
+{
+	return bm_bhyve_read_mem(f->b, &f->vcpu, gpa, v, size);
+}
+
+static inline int wr(struct fixture *f, uint64_t gpa, int size, uint64_t v)
+{
+	return bm_bhyve_write_mem(f->b, &f->vcpu, gpa, v, size);
+}
+
 static inline struct inout_port dev_ports(struct dev *d, int port, int size, int flags)
 {
 	struct inout_port iop = {.name = d->name,

@@ -8,51 +8,34 @@
 #include "../testutil.h"
 #include "bhyve_testutil.h"
 
-struct fixture {
-	bm_bhyve *b;
-	bm_system *sys;
-	bm_region *mem_root, *io_root;
-	struct vcpu vcpu;
-	uint8_t ram[0x100];
-};
+static uint8_t ram[0x100];
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (!f || bm_bhyve_new(vcpu_id, &f->b))
-		return -1;
-	f->sys = bm_bhyve_system(f->b);
-	f->mem_root = bm_space_root(bm_bhyve_mem_space(f->b));
-	f->io_root = bm_space_root(bm_bhyve_io_space(f->b));
-	f->vcpu.id = 2;
-	for (size_t i = 0; i < sizeof(f->ram); i++)
-		f->ram[i] = (uint8_t)i;
-	*state = f;
-	return 0;
+	for (size_t i = 0; i < sizeof(ram); i++)
+		ram[i] = (uint8_t)i;
+	return fixture_new(state, vcpu_id, 2);
 }
 
-static int teardown(void **state)
+static bm_system *sys_of(struct fixture *f)
 {
-	struct fixture *f = *state;
-	int err = bm_bhyve_free(f->b);
-	free(f);
-	return err;
+	return bm_bhyve_system(f->b);
 }
 
-static int rd(struct fixture *f, uint64_t gpa, int size, uint64_t *v)
+static bm_region *mem_root(struct fixture *f)
 {
-	return bm_bhyve_read_mem(f->b, &f->vcpu, gpa, v, size);
+	return bm_space_root(bm_bhyve_mem_space(f->b));
 }
 
-static int wr(struct fixture *f, uint64_t gpa, int size, uint64_t v)
+static bm_region *io_root(struct fixture *f)
 {
-	return bm_bhyve_write_mem(f->b, &f->vcpu, gpa, v, size);
+	return bm_space_root(bm_bhyve_io_space(f->b));
 }
 
 static bm_region *place_ram(struct fixture *f, bm_region *parent, uint64_t at)
 {
 	bm_region *r;
-	assert_int_equal(bm_region_new_ram(f->sys, "ram", sizeof(f->ram), f->ram, &r), 0);
+	assert_int_equal(bm_region_new_ram(sys_of(f), "ram", sizeof(ram), ram, &r), 0);
 	assert_int_equal(bm_region_add(parent, r, at, 0), 0);
 	return r;
 }
@@ -60,7 +43,7 @@ static bm_region *place_ram(struct fixture *f, bm_region *parent, uint64_t at)
 static bm_region *place_io(struct fixture *f, bm_region *parent, uint64_t at, struct probe *p)
 {
 	bm_region *r;
-	assert_int_equal(bm_region_new_io(f->sys, "core-io", 0x40, &probe_ops, p, &r), 0);
+	assert_int_equal(bm_region_new_io(sys_of(f), "core-io", 0x40, &probe_ops, p, &r), 0);
 	assert_int_equal(bm_region_add(parent, r, at, 0), 0);
 	return r;
 }
@@ -70,13 +53,13 @@ static void ram_reached(struct fixture *f, uint64_t gpa, size_t off)
 {
 	uint64_t v = 0;
 	assert_int_equal(rd(f, gpa, 4, &v), 0);
-	assert_int_equal(v, (uint64_t)f->ram[off] | (uint64_t)f->ram[off + 1] << 8 |
-	                        (uint64_t)f->ram[off + 2] << 16 | (uint64_t)f->ram[off + 3] << 24);
+	assert_int_equal(v, (uint64_t)ram[off] | (uint64_t)ram[off + 1] << 8 |
+	                        (uint64_t)ram[off + 2] << 16 | (uint64_t)ram[off + 3] << 24);
 	assert_int_equal(wr(f, gpa + 1, 2, 0xbeef), 0);
-	assert_int_equal(f->ram[off], (uint8_t)off); /* the byte before it: never probed */
-	assert_int_equal(f->ram[off + 1], 0xef);
-	assert_int_equal(f->ram[off + 2], 0xbe);
-	assert_int_equal(f->ram[off + 3], (uint8_t)(off + 3));
+	assert_int_equal(ram[off], (uint8_t)off); /* the byte before it: never probed */
+	assert_int_equal(ram[off + 1], 0xef);
+	assert_int_equal(ram[off + 2], 0xbe);
+	assert_int_equal(ram[off + 3], (uint8_t)(off + 3));
 	assert_int_equal(wr(f, gpa, 8, 0x8877665544332211ull), 0);
 	assert_int_equal(rd(f, gpa, 8, &v), 0);
 	assert_int_equal(v, 0x8877665544332211ull);
@@ -85,7 +68,7 @@ static void ram_reached(struct fixture *f, uint64_t gpa, size_t off)
 static void ram_region(void **state)
 {
 	struct fixture *f = *state;
-	place_ram(f, f->mem_root, 0x20000);
+	place_ram(f, mem_root(f), 0x20000);
 	ram_reached(f, 0x20010, 0x10);
 }
 
@@ -93,7 +76,7 @@ static void io_region(void **state)
 {
 	struct fixture *f = *state;
 	struct probe p = {0};
-	place_io(f, f->mem_root, 0x30000, &p);
+	place_io(f, mem_root(f), 0x30000, &p);
 	uint64_t v = 0;
 	p.mem[8] = 0x11;
 	p.mem[9] = 0x22;
@@ -116,8 +99,8 @@ static void container_and_alias(void **state)
 	struct fixture *f = *state;
 	struct probe p = {0};
 	bm_region *box, *ram, *alias;
-	assert_int_equal(bm_region_new_container(f->sys, "box", 0x1000, &box), 0);
-	assert_int_equal(bm_region_add(f->mem_root, box, 0x40000, 0), 0);
+	assert_int_equal(bm_region_new_container(sys_of(f), "box", 0x1000, &box), 0);
+	assert_int_equal(bm_region_add(mem_root(f), box, 0x40000, 0), 0);
 	place_io(f, box, 0x100, &p);
 	uint64_t v = 0;
 	assert_int_equal(wr(f, 0x40104, 4, 0x01020304), 0);
@@ -130,9 +113,9 @@ static void container_and_alias(void **state)
 	/* The container's empty part shows nothing: unassigned, as in bhyve. */
 	assert_int_equal(rd(f, 0x40000, 4, &v), ESRCH);
 
-	ram = place_ram(f, f->mem_root, 0x50000);
-	assert_int_equal(bm_region_new_alias(f->sys, "alias", ram, 0x80, 0x40, &alias), 0);
-	assert_int_equal(bm_region_add(f->mem_root, alias, 0x60000, 0), 0);
+	ram = place_ram(f, mem_root(f), 0x50000);
+	assert_int_equal(bm_region_new_alias(sys_of(f), "alias", ram, 0x80, 0x40, &alias), 0);
+	assert_int_equal(bm_region_add(mem_root(f), alias, 0x60000, 0), 0);
 	ram_reached(f, 0x60004, 0x84);
 }
 
@@ -145,8 +128,8 @@ static void overlap_with_registrations(void **state)
 	struct mem_range mr = dev_range(&under, 0x70000, 0x100);
 	assert_int_equal(bm_bhyve_register_mem(f->b, &mr), 0);
 	bm_region *io;
-	assert_int_equal(bm_region_new_io(f->sys, "core-io", 0x40, &probe_ops, &p, &io), 0);
-	assert_int_equal(bm_region_add(f->mem_root, io, 0x70000, 1), 0);
+	assert_int_equal(bm_region_new_io(sys_of(f), "core-io", 0x40, &probe_ops, &p, &io), 0);
+	assert_int_equal(bm_region_add(mem_root(f), io, 0x70000, 1), 0);
 	uint64_t v = 0;
 	assert_int_equal(rd(f, 0x70004, 4, &v), 0);
 	assert_int_equal(p.reads, 1);
@@ -181,17 +164,17 @@ static void errors_are_errors(void **state)
 	static const struct bm_region_ops failing = {.read = failing_read};
 	struct probe p = {0};
 	bm_region *io;
-	assert_int_equal(bm_region_new_io(f->sys, "failing", 0x40, &failing, &p, &io), 0);
-	assert_int_equal(bm_region_add(f->mem_root, io, 0x80000, 0), 0);
+	assert_int_equal(bm_region_new_io(sys_of(f), "failing", 0x40, &failing, &p, &io), 0);
+	assert_int_equal(bm_region_add(mem_root(f), io, 0x80000, 0), 0);
 	uint64_t v = 42;
 	assert_int_equal(rd(f, 0x80000, 4, &v), EIO);
 	assert_int_equal(p.reads, 1);
 	/* Sizes the core cannot carry whole are refused before anything is touched. */
-	place_ram(f, f->mem_root, 0x90000);
+	place_ram(f, mem_root(f), 0x90000);
 	assert_int_equal(wr(f, 0x90000, 3, 0xffffff), EINVAL);
 	assert_int_equal(rd(f, 0x90000, 16, &v), EINVAL);
-	assert_int_equal(f->ram[0], 0);
-	assert_int_equal(f->ram[1], 1);
+	assert_int_equal(ram[0], 0);
+	assert_int_equal(ram[1], 1);
 	assert_int_equal(v, 42);
 }
 
@@ -200,7 +183,7 @@ static void departed_region(void **state)
 {
 	struct fixture *f = *state;
 	struct probe p = {0};
-	bm_region *io = place_io(f, f->mem_root, 0xa0000, &p);
+	bm_region *io = place_io(f, mem_root(f), 0xa0000, &p);
 	uint64_t v;
 	assert_int_equal(rd(f, 0xa0000, 1, &v), 0);
 	assert_int_equal(bm_region_destroy(io), 0);
@@ -215,8 +198,8 @@ static void ports(void **state)
 	struct fixture *f = *state;
 	struct probe p = {0};
 	struct dev d = {.name = "dev"};
-	place_io(f, f->io_root, 0x500, &p);
-	place_ram(f, f->io_root, 0x600);
+	place_io(f, io_root(f), 0x500, &p);
+	place_ram(f, io_root(f), 0x600);
 	struct inout_port iop = dev_ports(&d, 0x700, 4, IOPORT_F_INOUT);
 	assert_int_equal(bm_bhyve_register_inout(f->b, &iop), 0);
 	uint32_t eax = 0;
@@ -232,8 +215,8 @@ static void ports(void **state)
 	assert_int_equal(p.last_value, 0x12345678);
 	eax = 0x5a;
 	assert_int_equal(bm_bhyve_inout(f->b, NULL, &f->vcpu, 0, 0x610, 1, &eax), 0);
-	assert_int_equal(f->ram[0x10], 0x5a);
-	assert_int_equal(f->ram[0x11], 0x11); /* only the byte written */
+	assert_int_equal(ram[0x10], 0x5a);
+	assert_int_equal(ram[0x11], 0x11); /* only the byte written */
 	eax = 0;
 	assert_int_equal(bm_bhyve_inout(f->b, NULL, &f->vcpu, 1, 0x610, 2, &eax), 0);
 	assert_int_equal(eax, 0x115a);

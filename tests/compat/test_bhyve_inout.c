@@ -6,28 +6,9 @@
  */
 #include "bhyve_testutil.h"
 
-struct fixture {
-	bm_bhyve *b;
-	struct vcpu vcpu;
-	struct vmctx *ctx;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (!f || bm_bhyve_new(NULL, &f->b))
-		return -1;
-	f->ctx = (struct vmctx *)f; /* opaque to the layer */
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	int err = bm_bhyve_free(f->b);
-	free(f);
-	return err;
+	return fixture_new(state, NULL, 0);
 }
 
 static int io(struct fixture *f, int in, int port, int bytes, uint32_t *eax)

@@ -7,37 +7,9 @@
  */
 #include "bhyve_testutil.h"
 
-struct fixture {
-	bm_bhyve *b;
-	struct vcpu vcpu;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (!f || bm_bhyve_new(vcpu_id, &f->b))
-		return -1;
-	f->vcpu.id = 1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	int err = bm_bhyve_free(f->b);
-	free(f);
-	return err;
-}
-
-static int rd(struct fixture *f, uint64_t gpa, int size, uint64_t *v)
-{
-	return bm_bhyve_read_mem(f->b, &f->vcpu, gpa, v, size);
-}
-
-static int wr(struct fixture *f, uint64_t gpa, int size, uint64_t v)
-{
-	return bm_bhyve_write_mem(f->b, &f->vcpu, gpa, v, size);
+	return fixture_new(state, vcpu_id, 1);
 }
 
 static void add(struct fixture *f, struct dev *d, uint64_t base, uint64_t size)
