@@ -147,6 +147,14 @@ int bm_bhyve_set_strict_io(bm_bhyve *b, bool strict)
 	return 0;
 }
 
+void bm_bhyve_catch_up(bm_bhyve *b)
+{
+	/* Publications and their listeners run under the writer lock: taking it is the wait.
+	 * Refused (and then not waited for) only inside a listener on this thread. */
+	if (!bm_begin(b->sys))
+		bm_commit(b->sys);
+}
+
 int bm_bhyve_handler_failed(int result)
 {
 	bm_bhyve_self.call.result = result;

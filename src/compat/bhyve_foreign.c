@@ -88,12 +88,18 @@ void bm_bhyve_foreign_fini(struct bm_bhyve_foreign *f)
 	atomic_store_explicit(&f->count, 0, memory_order_relaxed);
 }
 
-bool bm_bhyve_foreign_at(struct bm_bhyve_foreign *f, uint64_t addr)
+bool bm_bhyve_foreign_at(struct bm_bhyve_foreign *f, uint64_t addr, uint64_t *last)
 {
 	pthread_rwlock_rdlock(&f->lock);
 	size_t i = span_search(f, addr);
 	/* addr is inside the span that starts at it, or inside the one before. */
-	bool found = (i < f->n && f->v[i].start == addr) || (i > 0 && f->v[i - 1].last >= addr);
+	bool found = true;
+	if (i < f->n && f->v[i].start == addr)
+		*last = f->v[i].last;
+	else if (i > 0 && f->v[i - 1].last >= addr)
+		*last = f->v[i - 1].last;
+	else
+		found = false;
 	pthread_rwlock_unlock(&f->lock);
 	return found;
 }

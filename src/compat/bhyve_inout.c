@@ -98,24 +98,72 @@ static int port_unassigned(const bm_bhyve *b, int in, int bytes, uint32_t *eax)
 	return 0;
 }
 
-/* The access whole, through the core, to a region the host placed with the core API. */
-static int port_foreign(bm_bhyve *b, int in, int port, int bytes, uint32_t *eax)
+/* One port access: what bm_bhyve_inout is, past its argument checks. */
+struct port_access {
+	bm_bhyve *b;
+	bm_vcpu *v;
+	struct vmctx *ctx;
+	struct vcpu *vcpu;
+	int in, port, bytes;
+	uint32_t *eax;
+};
+
+static int port_settle(const struct port_access *a, int ret, unsigned again);
+
+/* Fills in the access and asks the core for its first port. */
+static int port_probe(const struct port_access *a)
 {
-	bm_vcpu *raw = bm_bhyve_raw_vcpu(b);
+	struct bm_bhyve_call *call = &bm_bhyve_self.call;
+	uint64_t first_byte;
+	call->size = a->bytes;
+	call->served = false;
+	call->vcpu = a->vcpu;
+	call->ctx = a->ctx;
+	call->val = a->eax;
+	if (a->in)
+		return bm_read(a->v, a->b->io.space, (uint64_t)a->port, 1, &first_byte);
+	return bm_write(a->v, a->b->io.space, (uint64_t)a->port, 1, 0);
+}
+
+static int port_whole(const struct port_access *a, uint64_t last, unsigned again);
+
+/* The access from the start: the host's regions first, then the probe. */
+static int port_dispatch(const struct port_access *a, unsigned again)
+{
+	uint64_t last;
+	if (bm_bhyve_foreign_any(&a->b->io.foreign) &&
+	    bm_bhyve_foreign_at(&a->b->io.foreign, (uint64_t)a->port, &last))
+		return port_whole(a, last, again);
+	int ret = port_probe(a);
+	if (ret == 0 && bm_bhyve_self.call.served)
+		return 0;
+	return port_settle(a, ret, again);
+}
+
+/* The access whole, through the core, to a region the host placed with the core API, known
+ * to show up to port last; unassigned ports within that mean it has gone since, and the
+ * access is made again from the start, up to again more times (as mem_whole, bhyve_mem.c). */
+static int port_whole(const struct port_access *a, uint64_t last, unsigned again)
+{
+	bm_vcpu *raw = bm_bhyve_raw_vcpu(a->b);
 	uint64_t value = 0;
 	if (!raw)
 		return -1;
-	int ret = in ? bm_read(raw, b->io.space, (uint64_t)port, (unsigned)bytes, &value)
-	             : bm_write(raw, b->io.space, (uint64_t)port, (unsigned)bytes, *eax);
+	uint64_t port = (uint64_t)a->port;
+	int ret = a->in ? bm_read(raw, a->b->io.space, port, (unsigned)a->bytes, &value)
+	                : bm_write(raw, a->b->io.space, port, (unsigned)a->bytes, *a->eax);
 	if (ret < 0)
 		return -1;
-	if (in)
-		*eax = (uint32_t)value & bytes_mask(bytes);
+	if ((ret & BM_ACCESS_UNASSIGNED) && again && (uint64_t)a->bytes - 1 <= last - port) {
+		bm_bhyve_catch_up(a->b);
+		return port_dispatch(a, again - 1);
+	}
+	if (a->in)
+		*a->eax = (uint32_t)value & bytes_mask(a->bytes);
 	return 0;
 }
 
-/* What an access returns when its probe (ret) was not simply served. */
-static int port_status(bm_bhyve *b, int ret, int in, int port, int bytes, uint32_t *eax)
+static int port_settle(const struct port_access *a, int ret, unsigned again)
 {
 	if (bm_bhyve_self.call.served) {
 		if (ret >= 0)
@@ -124,9 +172,9 @@ static int port_status(bm_bhyve *b, int ret, int in, int port, int bytes, uint32
 		return result ? result : -1;
 	}
 	if (ret > 0 && (ret & BM_ACCESS_UNASSIGNED))
-		return port_unassigned(b, in, bytes, eax);
+		return port_unassigned(a->b, a->in, a->bytes, a->eax);
 	/* A region that is not a registration, placed while this access ran. */
-	return port_foreign(b, in, port, bytes, eax);
+	return port_whole(a, UINT64_MAX, again);
 }
 
 int bm_bhyve_inout(bm_bhyve *b, struct vmctx *ctx, struct vcpu *vcpu, int in, int port, int bytes,
@@ -138,25 +186,8 @@ int bm_bhyve_inout(bm_bhyve *b, struct vmctx *ctx, struct vcpu *vcpu, int in, in
 	bm_vcpu *v = bm_bhyve_vcpu_for(b, vcpu);
 	if (!v)
 		return -1;
-	in = in != 0;
-	if (bm_bhyve_foreign_any(&b->io.foreign) &&
-	    bm_bhyve_foreign_at(&b->io.foreign, (uint64_t)port))
-		return port_foreign(b, in, port, bytes, eax);
-	struct bm_bhyve_call *call = &bm_bhyve_self.call;
-	uint64_t first_byte;
-	int ret;
-	call->size = bytes;
-	call->served = false;
-	call->vcpu = vcpu;
-	call->ctx = ctx;
-	call->val = eax;
-	if (in)
-		ret = bm_read(v, b->io.space, (uint64_t)port, 1, &first_byte);
-	else
-		ret = bm_write(v, b->io.space, (uint64_t)port, 1, 0);
-	if (ret == 0 && call->served)
-		return 0;
-	return port_status(b, ret, in, port, bytes, eax);
+	struct port_access a = {b, v, ctx, vcpu, in != 0, port, bytes, eax};
+	return port_dispatch(&a, BM_BHYVE_AGAIN);
 }
 
 /* What the decoder's port callback needs. */

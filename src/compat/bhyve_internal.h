@@ -168,11 +168,14 @@ struct bm_bhyve_reg *bm_bhyve_regs_find(const struct bm_bhyve_regs *t, uint64_t 
 void bm_bhyve_regs_fini(struct bm_bhyve_regs *t);
 
 /* bhyve_foreign.c */
+/* How often an access whose host region went away under it starts again. */
+#define BM_BHYVE_AGAIN 8u
 /* Starts watching s->space (whose lock the instance made). */
 int bm_bhyve_foreign_init(struct bm_bhyve_space *s);
 void bm_bhyve_foreign_fini(struct bm_bhyve_foreign *f);
-/* Whether addr lies where a region that is not a registration shows. */
-bool bm_bhyve_foreign_at(struct bm_bhyve_foreign *f, uint64_t addr);
+/* Whether addr lies where a region that is not a registration shows, and the last address
+ * of that range. */
+bool bm_bhyve_foreign_at(struct bm_bhyve_foreign *f, uint64_t addr, uint64_t *last);
 static inline bool bm_bhyve_foreign_any(struct bm_bhyve_foreign *f)
 {
 	return atomic_load_explicit(&f->count, memory_order_relaxed) != 0;
@@ -182,6 +185,10 @@ static inline bool bm_bhyve_foreign_any(struct bm_bhyve_foreign *f)
 /* Frees everything of b but b itself and its lock, which a thread that loaded b before it
  * was closed may still take (and find it closed). -EBUSY, -EDEADLK as bm_bhyve_free. */
 int bm_bhyve_close(bm_bhyve *b);
+
+/* Waits until the publication in progress, if any, and the listeners it runs are done, so
+ * that what the layer knows of the host's regions is as fresh as the published map. */
+void bm_bhyve_catch_up(bm_bhyve *b);
 
 /* bhyve.c: what memory and port registrations share. */
 struct bm_bhyve_reg *bm_bhyve_reg_new(uint64_t base, uint64_t size, const char *name, bool low);

@@ -49,26 +49,6 @@ static const struct bm_region_ops mem_ops = {
     .impl_sizes = BM_ACCESS_ALL,
 };
 
-/* The access whole, through the core, to a region the host placed with the core API. */
-static int mem_foreign(bm_bhyve *b, int dir, uint64_t gpa, uint64_t *val, int size)
-{
-	if (size != 1 && size != 2 && size != 4 && size != 8)
-		return EINVAL;
-	bm_vcpu *raw = bm_bhyve_raw_vcpu(b);
-	if (!raw)
-		return ENOMEM;
-	if (dir != MEM_F_READ) {
-		int ret = bm_write(raw, b->mem.space, gpa, (unsigned)size, *val);
-		return ret < 0 ? -ret : 0;
-	}
-	uint64_t value;
-	int ret = bm_read(raw, b->mem.space, gpa, (unsigned)size, &value);
-	if (ret < 0)
-		return -ret; /* the caller's value is left alone */
-	*val = value;
-	return 0;
-}
-
 /* Nothing at gpa: the host's answer, as bhyve's mmio_handle_non_backed_mem gives it. */
 static int mem_non_backed(bm_bhyve *b, int dir, struct vcpu *vcpu, uint64_t gpa, uint64_t *val,
                           int size)
@@ -88,8 +68,58 @@ static int mem_non_backed(bm_bhyve *b, int dir, struct vcpu *vcpu, uint64_t gpa,
 	return mr->handler(vcpu, dir, gpa, size, &wval, mr->arg1, mr->arg2);
 }
 
-int bm_bhyve_mem_status(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64_t gpa,
-                        uint64_t *val, int size)
+static int mem_settle(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64_t gpa, uint64_t *val,
+                      int size, unsigned again);
+static int mem_whole(bm_bhyve *b, int dir, struct vcpu *vcpu, uint64_t gpa, uint64_t *val, int size,
+                     uint64_t last, unsigned again);
+
+/* The access, on the calling thread's context for b, from the start: the host's regions
+ * first, then the probe. again: see mem_whole. */
+static int mem_access(bm_bhyve *b, int dir, struct vcpu *vcpu, uint64_t gpa, uint64_t *val,
+                      int size, unsigned again)
+{
+	uint64_t last;
+	if (bm_bhyve_foreign_any(&b->mem.foreign) &&
+	    bm_bhyve_foreign_at(&b->mem.foreign, gpa, &last))
+		return mem_whole(b, dir, vcpu, gpa, val, size, last, again);
+	int ret = bm_bhyve_mem_probe(b, bm_bhyve_self.vcpu, dir, vcpu, gpa, val, size);
+	if (ret == 0 && bm_bhyve_self.call.served)
+		return 0;
+	return mem_settle(b, ret, dir, vcpu, gpa, val, size, again);
+}
+
+/*
+ * The access whole, through the core, to a region the host placed with the core API. It
+ * showed at gpa up to last, as far as the layer knows. If the core finds bytes unassigned
+ * within that, the region has gone since (the layer's knowledge lags a publication): once
+ * that publication is done, the access is made again from the start rather than answered
+ * with all ones, up to again more times (a bound only a host placing and removing regions
+ * there without pause reaches; the core's all ones answer then).
+ */
+static int mem_whole(bm_bhyve *b, int dir, struct vcpu *vcpu, uint64_t gpa, uint64_t *val, int size,
+                     uint64_t last, unsigned again)
+{
+	if (size != 1 && size != 2 && size != 4 && size != 8)
+		return EINVAL;
+	bm_vcpu *raw = bm_bhyve_raw_vcpu(b);
+	if (!raw)
+		return ENOMEM;
+	uint64_t value;
+	int ret = dir == MEM_F_READ ? bm_read(raw, b->mem.space, gpa, (unsigned)size, &value)
+	                            : bm_write(raw, b->mem.space, gpa, (unsigned)size, *val);
+	if (ret < 0)
+		return -ret; /* the caller's value is left alone */
+	if ((ret & BM_ACCESS_UNASSIGNED) && again && (uint64_t)size - 1 <= last - gpa) {
+		bm_bhyve_catch_up(b);
+		return mem_access(b, dir, vcpu, gpa, val, size, again - 1);
+	}
+	if (dir == MEM_F_READ)
+		*val = value;
+	return 0;
+}
+
+static int mem_settle(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64_t gpa, uint64_t *val,
+                      int size, unsigned again)
 {
 	if (bm_bhyve_self.call.served) {
 		if (ret >= 0)
@@ -101,21 +131,21 @@ int bm_bhyve_mem_status(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64
 		return mem_non_backed(b, dir, vcpu, gpa, val, size);
 	/* The byte reached a region that is not a registration, placed while this access ran
 	 * (bhyve_foreign.c): it still gets the access whole. */
-	return mem_foreign(b, dir, gpa, val, size);
+	return mem_whole(b, dir, vcpu, gpa, val, size, UINT64_MAX, again);
+}
+
+int bm_bhyve_mem_status(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64_t gpa,
+                        uint64_t *val, int size)
+{
+	return mem_settle(b, ret, dir, vcpu, gpa, val, size, BM_BHYVE_AGAIN);
 }
 
 int bm_bhyve_mem_access_slow(bm_bhyve *b, struct vcpu *vcpu, int dir, uint64_t gpa, uint64_t *val,
                              int size)
 {
-	bm_vcpu *v = bm_bhyve_vcpu_for(b, vcpu);
-	if (!v)
+	if (!bm_bhyve_vcpu_for(b, vcpu))
 		return ENOMEM;
-	if (bm_bhyve_foreign_any(&b->mem.foreign) && bm_bhyve_foreign_at(&b->mem.foreign, gpa))
-		return mem_foreign(b, dir, gpa, val, size);
-	int ret = bm_bhyve_mem_probe(b, v, dir, vcpu, gpa, val, size);
-	if (ret == 0 && bm_bhyve_self.call.served)
-		return 0;
-	return bm_bhyve_mem_status(b, ret, dir, vcpu, gpa, val, size);
+	return mem_access(b, dir, vcpu, gpa, val, size, BM_BHYVE_AGAIN);
 }
 
 static int mem_register(bm_bhyve *b, const struct mem_range *mr, bool fallback)
