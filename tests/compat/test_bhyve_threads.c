@@ -2,7 +2,8 @@
 /*
  * vCPU threads: contexts made on first use and retired when the thread exits, accesses
  * while BARs move (from another thread and from inside handlers), an access for a vCPU
- * from a thread that is not its own, and freeing while a thread still holds a context.
+ * from a thread that is not its own, freeing while a thread still holds a context, and a
+ * host's own region placed and removed while vCPUs read where it shows.
  */
 #include "bhyve_testutil.h"
 
@@ -220,12 +221,74 @@ static void moves_inside_handlers(void **state)
 	assert_int_equal(bm_bhyve_free(b), 0);
 }
 
+/* A host's RAM comes and goes beside the BAR: a read reaches the BAR, the RAM or nothing,
+ * and never says success with its value unwritten. */
+static uint8_t host_ram[0x1000];
+
+static void *ram_reader_main(void *arg)
+{
+	struct worker *w = arg;
+	while (!atomic_load(w->stop)) {
+		for (uint64_t slot = 0; slot < SLOTS; slot++) {
+			uint64_t v = 0x1234, gpa = BAR + slot * 0x1000 + 8;
+			int ret = bm_bhyve_read_mem(w->b, &w->vcpu, gpa, &v, 4);
+			if (ret == ESRCH)
+				w->unassigned++;
+			else if (ret == 0 && (v == dev_value(&bar_dev, gpa) || v == 0xa5a5a5a5))
+				w->served++;
+			else
+				w->wrong++;
+		}
+		atomic_store(&w->active, true);
+	}
+	return NULL;
+}
+
+static void host_region_beside_readers(void **state)
+{
+	(void)state;
+	bm_bhyve *b;
+	memset(host_ram, 0xa5, sizeof(host_ram));
+	assert_int_equal(bm_bhyve_new(vcpu_id, &b), 0);
+	struct mem_range mr = quiet_range(&bar_dev, BAR, 0x1000);
+	assert_int_equal(bm_bhyve_register_mem(b, &mr), 0);
+	atomic_bool stop = false;
+	struct worker w[NVCPU];
+	pthread_t tid[NVCPU];
+	for (int i = 0; i < NVCPU; i++) {
+		w[i] = (struct worker){.b = b, .vcpu = {i}, .stop = &stop};
+		assert_int_equal(pthread_create(&tid[i], NULL, ram_reader_main, &w[i]), 0);
+	}
+	for (int i = 0; i < NVCPU; i++) {
+		while (!atomic_load(&w[i].active))
+			sched_yield();
+	}
+	bm_region *root = bm_space_root(bm_bhyve_mem_space(b));
+	for (int i = 0; i < 300; i++) {
+		bm_region *ram;
+		uint64_t at = BAR + (uint64_t)(i % SLOTS) * 0x1000;
+		assert_int_equal(
+		    bm_region_new_ram(bm_bhyve_system(b), "ram", sizeof(host_ram), host_ram, &ram),
+		    0);
+		/* At the BAR's place, it hides the BAR or hides behind it. */
+		assert_int_equal(bm_region_add(root, ram, at, i % 2 ? 0 : -1), 0);
+		assert_int_equal(bm_region_destroy(ram), 0);
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < NVCPU; i++) {
+		assert_int_equal(pthread_join(tid[i], NULL), 0);
+		assert_int_equal(w[i].wrong, 0);
+	}
+	assert_int_equal(bm_bhyve_free(b), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(readers_beside_mover),
 	    cmocka_unit_test(free_waits_for_threads),
 	    cmocka_unit_test(moves_inside_handlers),
+	    cmocka_unit_test(host_region_beside_readers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
