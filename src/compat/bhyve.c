@@ -147,6 +147,15 @@ int bm_bhyve_set_strict_io(bm_bhyve *b, bool strict)
 	return 0;
 }
 
+int bm_bhyve_nested(int (*fn)(void *arg), void *arg)
+{
+	struct bm_bhyve_call saved = bm_bhyve_self.call;
+	bm_bhyve_self.call.busy = false;
+	int ret = fn(arg);
+	bm_bhyve_self.call = saved;
+	return ret;
+}
+
 void bm_bhyve_catch_up(bm_bhyve *b)
 {
 	/* Publications and their listeners run under the writer lock: taking it is the wait.

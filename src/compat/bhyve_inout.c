@@ -115,14 +115,21 @@ static int port_probe(const struct port_access *a)
 {
 	struct bm_bhyve_call *call = &bm_bhyve_self.call;
 	uint64_t first_byte;
+	int ret;
 	call->size = a->bytes;
+	call->dir = a->in;
 	call->served = false;
+	call->busy = true;
 	call->vcpu = a->vcpu;
 	call->ctx = a->ctx;
 	call->val = a->eax;
+	call->addr = (uint64_t)a->port;
 	if (a->in)
-		return bm_read(a->v, a->b->io.space, (uint64_t)a->port, 1, &first_byte);
-	return bm_write(a->v, a->b->io.space, (uint64_t)a->port, 1, 0);
+		ret = bm_read(a->v, a->b->io.space, (uint64_t)a->port, 1, &first_byte);
+	else
+		ret = bm_write(a->v, a->b->io.space, (uint64_t)a->port, 1, 0);
+	call->busy = false;
+	return ret;
 }
 
 static int port_whole(const struct port_access *a, uint64_t last, unsigned again);
@@ -177,17 +184,25 @@ static int port_settle(const struct port_access *a, int ret, unsigned again)
 	return port_whole(a, UINT64_MAX, again);
 }
 
+static int port_start(void *arg)
+{
+	struct port_access *a = arg;
+	a->v = bm_bhyve_vcpu_for(a->b, a->vcpu);
+	if (!a->v)
+		return -1;
+	return port_dispatch(a, BM_BHYVE_AGAIN);
+}
+
 int bm_bhyve_inout(bm_bhyve *b, struct vmctx *ctx, struct vcpu *vcpu, int in, int port, int bytes,
                    uint32_t *eax)
 {
 	if (!b || !eax || port < 0 || port >= PORT_LIMIT ||
 	    (bytes != 1 && bytes != 2 && bytes != 4))
 		return -1;
-	bm_vcpu *v = bm_bhyve_vcpu_for(b, vcpu);
-	if (!v)
-		return -1;
-	struct port_access a = {b, v, ctx, vcpu, in != 0, port, bytes, eax};
-	return port_dispatch(&a, BM_BHYVE_AGAIN);
+	struct port_access a = {b, NULL, ctx, vcpu, in != 0, port, bytes, eax};
+	if (bm_bhyve_self.call.busy)
+		return bm_bhyve_nested(port_start, &a);
+	return port_start(&a);
 }
 
 /* What the decoder's port callback needs. */

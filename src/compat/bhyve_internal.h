@@ -106,20 +106,28 @@ struct bm_bhyve_ctx {
 
 /*
  * The access in progress on this thread. An access fills it in and asks the core for its
- * first byte; the region callback that the byte reaches reads it, calls the handler, and
- * records the handler's result if it is not 0. A handler's own accesses overwrite it only
- * after the callback has read it and before a result is recorded, so no level needs to save
- * it. The direction is the callback's: a read asks the core to read.
+ * first byte; the region callback that the byte reaches reads it, calls the handler, marks
+ * it served and records the handler's result if it is not 0. What follows a probe that was
+ * not simply served reads the access back from here, so an access made while one is being
+ * probed (a handler's own, or a host region's callback's) saves it and puts it back
+ * (bm_bhyve_nested). The direction is the callback's: a read asks the core to read.
  */
 struct bm_bhyve_call {
 	int size;
+	int dir;     /* MEM_F_READ or MEM_F_WRITE; a port access: 1 for IN */
 	bool served; /* a registration's handler ran for it */
+	bool busy;   /* being probed: an access now is nested */
 	struct vcpu *vcpu;
 	struct vmctx *ctx;
-	void *val;  /* the caller's value: read into, or written from (the handler gets a copy
-	             * of a written value on the callback's stack) */
+	void *val; /* the caller's value: read into, or written from (the handler gets a copy of
+	            * a written value on the callback's stack) */
+	uint64_t addr;
 	int result; /* a handler's nonzero result, until the access takes it */
 };
+
+/* Runs fn(arg), an access made while another is being probed on this thread, with the
+ * other's record saved and put back. */
+int bm_bhyve_nested(int (*fn)(void *arg), void *arg);
 
 /* What each thread keeps: its context for the instance of its last access, and the access
  * in progress. The address of tag tells the thread from every other live thread. A region
@@ -209,35 +217,43 @@ static inline int bm_bhyve_core_result(int result)
  * written from), fast path inline, the rest there. */
 int bm_bhyve_mem_access_slow(bm_bhyve *b, struct vcpu *vcpu, int dir, uint64_t gpa, uint64_t *val,
                              int size);
-/* What an access returns when its probe (ret) was not simply served. */
-int bm_bhyve_mem_status(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64_t gpa,
-                        uint64_t *val, int size);
+/* What an access returns when its probe (ret) was not simply served; the access is in the
+ * thread's record, and its instance is the thread's last (bm_bhyve_self.b). */
+int bm_bhyve_mem_status(int ret);
 
-/* Fills in the access and asks the core for its first byte. */
+/* Fills in the access and asks the core for its first byte, on the context v. */
 static inline int bm_bhyve_mem_probe(bm_bhyve *b, bm_vcpu *v, int dir, struct vcpu *vcpu,
                                      uint64_t gpa, uint64_t *val, int size)
 {
 	struct bm_bhyve_call *c = &bm_bhyve_self.call;
 	uint64_t first_byte;
+	int ret;
 	c->size = size;
+	c->dir = dir;
 	c->served = false;
+	c->busy = true;
 	c->vcpu = vcpu;
 	c->val = val;
+	c->addr = gpa;
 	if (dir == MEM_F_READ)
-		return bm_read(v, b->mem.space, gpa, 1, &first_byte);
-	return bm_write(v, b->mem.space, gpa, 1, 0);
+		ret = bm_read(v, b->mem.space, gpa, 1, &first_byte);
+	else
+		ret = bm_write(v, b->mem.space, gpa, 1, 0);
+	c->busy = false;
+	return ret;
 }
 
 static inline int bm_bhyve_mem_access(bm_bhyve *b, struct vcpu *vcpu, int dir, uint64_t gpa,
                                       uint64_t *val, int size)
 {
 	struct bm_bhyve_thread *self = &bm_bhyve_self;
-	if (__builtin_expect(self->b != b || bm_bhyve_foreign_any(&b->mem.foreign), 0))
+	if (__builtin_expect(
+	        self->b != b || self->call.busy || bm_bhyve_foreign_any(&b->mem.foreign), 0))
 		return bm_bhyve_mem_access_slow(b, vcpu, dir, gpa, val, size);
 	int ret = bm_bhyve_mem_probe(b, self->vcpu, dir, vcpu, gpa, val, size);
 	if (__builtin_expect(ret == 0 && self->call.served, 1))
 		return 0;
-	return bm_bhyve_mem_status(b, ret, dir, vcpu, gpa, val, size);
+	return bm_bhyve_mem_status(ret);
 }
 
 /* bhyve.c: a core callback's return for a handler's nonzero result, which it records for

@@ -134,18 +134,38 @@ static int mem_settle(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64_t
 	return mem_whole(b, dir, vcpu, gpa, val, size, UINT64_MAX, again);
 }
 
-int bm_bhyve_mem_status(bm_bhyve *b, int ret, int dir, struct vcpu *vcpu, uint64_t gpa,
-                        uint64_t *val, int size)
+int bm_bhyve_mem_status(int ret)
 {
-	return mem_settle(b, ret, dir, vcpu, gpa, val, size, BM_BHYVE_AGAIN);
+	const struct bm_bhyve_call *c = &bm_bhyve_self.call;
+	return mem_settle(bm_bhyve_self.b, ret, c->dir, c->vcpu, c->addr, c->val, c->size,
+	                  BM_BHYVE_AGAIN);
+}
+
+/* What a nested access needs of its caller's arguments. */
+struct mem_args {
+	bm_bhyve *b;
+	struct vcpu *vcpu;
+	int dir;
+	uint64_t gpa;
+	uint64_t *val;
+	int size;
+};
+
+static int mem_access_args(void *arg)
+{
+	const struct mem_args *a = arg;
+	if (!bm_bhyve_vcpu_for(a->b, a->vcpu))
+		return ENOMEM;
+	return mem_access(a->b, a->dir, a->vcpu, a->gpa, a->val, a->size, BM_BHYVE_AGAIN);
 }
 
 int bm_bhyve_mem_access_slow(bm_bhyve *b, struct vcpu *vcpu, int dir, uint64_t gpa, uint64_t *val,
                              int size)
 {
-	if (!bm_bhyve_vcpu_for(b, vcpu))
-		return ENOMEM;
-	return mem_access(b, dir, vcpu, gpa, val, size, BM_BHYVE_AGAIN);
+	struct mem_args a = {b, vcpu, dir, gpa, val, size};
+	if (bm_bhyve_self.call.busy)
+		return bm_bhyve_nested(mem_access_args, &a);
+	return mem_access_args(&a);
 }
 
 static int mem_register(bm_bhyve *b, const struct mem_range *mr, bool fallback)
