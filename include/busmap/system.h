@@ -114,7 +114,7 @@ struct bm_deferred {
  * before the call. Inside the calling thread's open transaction (bm_begin, or a callback's
  * change), the wait starts only when that transaction publishes: an object that a region
  * destroyed in the same transaction uses can be handed over before the commit, and stays
- * alive as long as a failed publication leaves the old map out. Neither waits nor
+ * alive while a failed publication keeps the old map in use. Neither waits nor
  * allocates: callable anywhere, a dispatch or region callback included.
  * fn runs on the system's reclaim thread, or inside bm_system_free for calls still pending
  * there; it must not call into the library. Returns 0, or -EINVAL (NULL argument).

@@ -96,8 +96,7 @@ int mmio_handle_non_backed_mem(struct vcpu *vcpu, uint64_t paddr, struct mem_ran
  * Emulates the instruction that faulted at paddr through the host's emulator, whose memory
  * callbacks reach the ranges by the address they are given, as read_mem and write_mem do
  * (mmio_handle_non_backed_mem's answer where there is no range, which the emulator passes
- * on). ENOSYS without an
- * emulator, otherwise what the emulator returns.
+ * on). ENOSYS without an emulator, otherwise what the emulator returns.
  */
 BM_API int emulate_mem(struct vcpu *vcpu, uint64_t paddr, struct vie *vie,
                        struct vm_guest_paging *paging);
