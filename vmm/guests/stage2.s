@@ -222,14 +222,7 @@ msg_chs:	.asciz "bootdisk: CHS reads (AH=02h)\n"
 msg_ext:	.asciz "bootdisk: extended reads (AH=42h)\n"
 msg_fail16:	.asciz "FAIL: int 13h\n"
 
-	.balign 8
-gdt:
-	.quad 0
-	# Accessed bits preset: the CPU would otherwise write them into the GDT on every
-	# segment load, and a write to a GDT in ROM never completes under KVM.
-	.quad 0x00cf9b000000ffff	# 0x08: flat 32-bit code
-	.quad 0x00cf93000000ffff	# 0x10: flat 32-bit data
-gdt_end:
+	FLAT_GDT
 	.word 0
 gdt_desc:
 	.word gdt_end - gdt - 1
@@ -249,12 +242,7 @@ dap_lba:	.long 0, 0
 	.code32
 	.text
 pm32:
-	movl $SEL_DATA32, %eax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %fs
-	movw %ax, %gs
-	movw %ax, %ss
+	LOAD_DATA_SEGS
 	movl $0x7c00, %esp
 	cld
 	call idt_install

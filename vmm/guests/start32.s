@@ -33,12 +33,7 @@ _start:
 
 	.code32
 pm32_rom:
-	movl $SEL_DATA32, %eax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
-	movw %ax, %fs
-	movw %ax, %gs
+	LOAD_DATA_SEGS
 	movl $ROM_BASE, %esi
 	movl $RAM_BASE, %edi
 	movl $0x10000 / 4, %ecx
@@ -46,14 +41,7 @@ pm32_rom:
 	movl $main32, %eax
 	jmp *%eax
 
-	.balign 8
-gdt:
-	.quad 0
-	# Accessed bits preset: the CPU would otherwise write them into the GDT on every
-	# segment load, and a write to a GDT in ROM never completes under KVM.
-	.quad 0x00cf9b000000ffff	# 0x08: flat 32-bit code
-	.quad 0x00cf93000000ffff	# 0x10: flat 32-bit data
-gdt_end:
+	FLAT_GDT
 	.word 0
 gdt_rom_desc:
 	.word gdt_end - gdt - 1
@@ -70,12 +58,7 @@ gdt_ram_desc:
 main32:
 	lgdt gdt_ram_desc		# the ROM copy of the GDT may be covered later
 	ljmp $SEL_CODE32, $1f
-1:movl $SEL_DATA32, %eax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
-	movw %ax, %fs
-	movw %ax, %gs
+1:	LOAD_DATA_SEGS
 	movl $STACK_TOP, %esp
 	call idt_install
 	call uart_init
@@ -141,12 +124,7 @@ ap_tramp_end:
 
 	.code32
 ap_pm32:
-	movl $SEL_DATA32, %eax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
-	movw %ax, %fs
-	movw %ax, %gs
+	LOAD_DATA_SEGS
 	movl $1, %eax
 	lock xaddl %eax, ap_next	# this vCPU's number
 	cmpl $MAX_CPUS, %eax
