@@ -120,6 +120,7 @@ struct bm_system {
 	struct bm_journal journal; /* undo records while a savepoint is open */
 	struct bm_scratch *scratch; /* commit.c; allocated by the first publication */
 	atomic_uint vcpus;
+	unsigned pci_hosts; /* live bm_pci_host objects; changed under the writer lock */
 	enum bm_rcu_flavour flavour;
 	/* Only its address matters: the sanitizer's stand-in for "a grace period ended" (see
 	 * rcu.h). It must not share an address with a mutex, whose unlock would overwrite it. */

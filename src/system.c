@@ -210,7 +210,9 @@ int bm_system_free(bm_system *sys)
 {
 	if (!sys)
 		return 0;
-	if (atomic_load(&sys->vcpus) != 0 || bm_system_owned(sys))
+	/* A host owns regions of this system and functions that point into them: freeing the
+	 * regions under it would leave the host dangling, and its functions leaked. */
+	if (atomic_load(&sys->vcpus) != 0 || sys->pci_hosts != 0 || bm_system_owned(sys))
 		return -EBUSY;
 	/* No reader remains (no vCPU context), so everything can go at once, aliases and what
 	 * they show included. */

@@ -51,7 +51,7 @@
  * bm_synchronize, bm_pci_func_free or bm_pci_host_free.
  *
  * Lifetime: the caller owns the host and frees it with bm_pci_host_free before
- * bm_system_free. Functions belong to the host; bm_pci_func_free unplugs one earlier.
+ * bm_system_free, which returns -EBUSY while a host is live. Functions belong to the host; bm_pci_func_free unplugs one earlier.
  * Regions a device model supplies stay owned by it: busmap only places them.
  *
  * Errors are negative errno values. Nothing a guest writes into configuration space is

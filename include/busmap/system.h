@@ -67,7 +67,8 @@ BM_API int bm_system_new_flavour(enum bm_rcu_flavour flavour, bm_system **out);
 
 /*
  * Frees the system, its spaces and every region still created from it, after waiting for
- * dispatches in flight. No vCPU context may remain (-EBUSY otherwise, nothing freed).
+ * dispatches in flight. No vCPU context and no PCI host (bm_pci_host_free first) may
+ * remain: -EBUSY otherwise, and nothing is freed.
  */
 BM_API int bm_system_free(bm_system *sys);
 

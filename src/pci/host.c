@@ -4,6 +4,7 @@
  * mechanisms (CF8/CFC, ECAM) and the routing of a configuration cycle by bus number, which
  * every way into configuration space shares.
  */
+#include "../internal.h"
 #include "pci_internal.h"
 #include <limits.h>
 #include <stdlib.h>
@@ -374,7 +375,9 @@ int bm_pci_host_new(bm_system *sys, const struct bm_pci_host_config *cfg, bm_pci
 		return err;
 	}
 	err = host_build(h);
-	if (err) {
+	if (!err)
+		sys->pci_hosts++;
+	else {
 		/* Nothing was published: the transaction is still open. */
 		pci_bus_detach_funcs(&h->root);
 		host_detach_regions(h);
@@ -401,6 +404,7 @@ int bm_pci_host_free(bm_pci_host *h)
 		return err;
 	pci_bus_detach_funcs(&h->root);
 	host_detach_regions(h);
+	h->sys->pci_hosts--;
 	pci_unlock(h);
 	/* Dispatches that found a CF8/ECAM/BAR region before it left may still run in it. */
 	bm_synchronize(h->sys);

@@ -302,6 +302,26 @@ static void test_host_config_checks(void **state)
 	assert_int_equal(bm_system_free(sys), 0);
 }
 
+/* Freeing the system under a live host would free the host's regions and leak the host;
+ * the call refuses instead, and the host keeps working until it is freed first. */
+static void test_system_free_with_live_host(void **state)
+{
+	(void)state;
+	struct pt *t = pt_new();
+	struct bm_pci_func_desc d = {.vendor_id = 0x1234,
+	                             .device_id = 0x5678,
+	                             .bars = {[0] = {.type = BM_PCI_BAR_MEM32, .size = 0x1000}}};
+	pt_add(t, NULL, 3, 0, &d);
+	assert_int_equal(bm_vcpu_free(t->vcpu), 0);
+	assert_int_equal(bm_system_free(t->sys), -EBUSY);
+	uint32_t v = 0;
+	assert_int_equal(bm_pci_cfg_read(t->host, 0, 3, 0, 0, 4, &v), 0);
+	assert_int_equal(v, 0x56781234);
+	assert_int_equal(bm_pci_host_free(t->host), 0);
+	assert_int_equal(bm_system_free(t->sys), 0);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +332,7 @@ int main(void)
 	    cmocka_unit_test(test_multifunction_bit),
 	    cmocka_unit_test(test_walk_functions),
 	    cmocka_unit_test(test_host_config_checks),
+	    cmocka_unit_test(test_system_free_with_live_host),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
