@@ -55,9 +55,9 @@ static int check_routing(bm_vcpu *vcpu, bm_space *mem, struct device *d, int n)
 		uint64_t base = d[i].mapped ? d[i].base : 0;
 		for (uint64_t off = 0; d[i].mapped && off < d[i].size; off++) {
 			uint64_t v = 0;
-			int ret = bm_read(vcpu, mem, base + off, 1, &v);
+			bm_access_result ret = bm_read(vcpu, mem, base + off, 1, &v);
 			int want = expected(d, n, base + off);
-			int got = (ret < 0 || (ret & BM_ACCESS_UNASSIGNED)) ? -1 : (int)(v >> 7);
+			int got = (bm_failed(ret) || (ret & BM_ACCESS_UNASSIGNED)) ? -1 : (int)(v >> 7);
 			bool offset_ok = got >= 0 && (v & 0x7f) == base + off - d[got].base;
 			if (got == want && offset_ok && want == i)
 				to_self++;

@@ -475,14 +475,16 @@ BM_INLINE int dispatch(bm_vcpu *v, bm_space *s, uint64_t addr, unsigned size, bo
 	          : read_qsbr_miss(v, s, view, addr, size, out);
 }
 
-int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t *value)
+bm_access_result bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size,
+                         uint64_t *value)
 {
 	if (__builtin_expect(!args_ok(vcpu, space, size) || !value, 0))
 		return -EINVAL;
 	return dispatch(vcpu, space, addr, size, false, value, 0);
 }
 
-int bm_write(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t value)
+bm_access_result bm_write(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size,
+                          uint64_t value)
 {
 	if (__builtin_expect(!args_ok(vcpu, space, size), 0))
 		return -EINVAL;

@@ -47,14 +47,14 @@ struct vcpu {
 /* ---- the exit path ---- */
 
 static void note_access(struct vcpu *c, const char *space, uint64_t addr, unsigned size, bool write,
-                        uint64_t value, int rc)
+                        uint64_t value, bm_access_result rc)
 {
 	struct vm *vm = c->vm;
-	if (rc < 0 && c->errors_logged < 20) {
+	if (bm_failed(rc) && c->errors_logged < 20) {
 		c->errors_logged++;
 		vm_log(vm, "vCPU %u: %s %s at 0x%" PRIx64 " (size %u) failed: %s", c->index, space,
 		       write ? "write" : "read", addr, size, strerror(-rc));
-	} else if (rc > 0 && (rc & BM_ACCESS_UNASSIGNED) && vm->trace_unassigned) {
+	} else if (!bm_failed(rc) && (rc & BM_ACCESS_UNASSIGNED) && vm->trace_unassigned) {
 		if (write)
 			vm_log(vm, "unassigned %s write 0x%" PRIx64 " size %u value 0x%" PRIx64,
 			       space, addr, size, value);
@@ -69,7 +69,7 @@ static void guest_access(struct vcpu *c, bool io, uint64_t addr, uint8_t *data, 
 {
 	bm_space *space = io ? c->vm->io : c->vm->mem;
 	uint64_t v = 0;
-	int rc;
+	bm_access_result rc;
 	if (write) {
 		memcpy(&v, data, size);
 		rc = bm_write(c->bm, space, addr, size, v);
@@ -77,7 +77,7 @@ static void guest_access(struct vcpu *c, bool io, uint64_t addr, uint8_t *data, 
 		rc = bm_read(c->bm, space, addr, size, &v);
 		memcpy(data, &v, size);
 	}
-	if (rc)
+	if (rc != 0) /* a failure, or flags worth a trace */
 		note_access(c, io ? "io" : "mmio", addr, size, write, v, rc);
 }
 

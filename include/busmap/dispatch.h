@@ -18,14 +18,26 @@
 #define BUSMAP_DISPATCH_H
 
 #include <busmap/space.h>
+#include <stdbool.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Positive flags a dispatch returns; 0 means every byte reached a region. */
+/*
+ * What bm_read and bm_write return: a negative errno when the access failed, otherwise a
+ * combination of BM_ACCESS_* flags describing an access that was carried out (0: every byte
+ * reached a region). A nonzero result is not a failure: an unassigned read succeeded and
+ * read all ones. Test failure with bm_failed (or `< 0`), never with `!= 0`.
+ */
+typedef int bm_access_result;
 #define BM_ACCESS_UNASSIGNED 0x1 /* some byte had no region: read as 0xff, write dropped */
 #define BM_ACCESS_CONFLICT   0x2 /* some byte lay in an overlap of exclusive regions */
+
+static inline bool bm_failed(bm_access_result r)
+{
+	return r < 0;
+}
 
 /* Creates a context on the calling thread. user is returned by bm_vcpu_user. */
 BM_API int bm_vcpu_new(bm_system *sys, unsigned index, void *user, bm_vcpu **out);
@@ -59,7 +71,7 @@ BM_API void bm_vcpu_stats(const bm_vcpu *vcpu, struct bm_vcpu_stats *out);
 /*
  * Reads or writes size (1, 2, 4 or 8) bytes at addr. An access that spans several flat
  * ranges is split and each piece goes to its own region; bytes past 2^64 - 1 are
- * unassigned. Returns a combination of the BM_ACCESS_* flags, or a negative errno: -EINVAL
+ * unassigned. Returns a bm_access_result: BM_ACCESS_* flags (>= 0), or < 0 for: -EINVAL
  * (NULL argument, bad size, or a space of another system than the context's),
  * -EOPNOTSUPP (size not valid for a region it reaches; no callback ran and a read gives all
  * ones), -EPERM (BM_RCU_QSBR and the thread is offline), or the first error a callback
@@ -71,8 +83,10 @@ BM_API void bm_vcpu_stats(const bm_vcpu *vcpu, struct bm_vcpu_stats *out);
  * stored: callbacks return 0 or a negative errno and store values that fit in size bytes
  * (see struct bm_region_ops). A write's value is cut to size bytes before any callback.
  */
-BM_API int bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t *value);
-BM_API int bm_write(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size, uint64_t value);
+BM_API bm_access_result bm_read(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size,
+                                uint64_t *value);
+BM_API bm_access_result bm_write(bm_vcpu *vcpu, bm_space *space, uint64_t addr, unsigned size,
+                                 uint64_t value);
 
 #ifdef __cplusplus
 }

@@ -235,10 +235,11 @@ static int guest_access(struct runner *r, bool io, uint64_t addr, unsigned width
 	if (!s)
 		return run_error(r, "the host has no port space");
 	r->hit.valid = false;
-	int ret = write ? bm_write(r->vcpu, s, a, width, *v) : bm_read(r->vcpu, s, a, width, v);
+	bm_access_result ret =
+	    write ? bm_write(r->vcpu, s, a, width, *v) : bm_read(r->vcpu, s, a, width, v);
 	if (ret == -ENOMEM)
 		return run_error(r, "out of memory");
-	if (ret >= 0 && (ret & BM_ACCESS_CONFLICT)) {
+	if (!bm_failed(ret) && (ret & BM_ACCESS_CONFLICT)) {
 		r->res->overlap_accesses++;
 		if (r->o.history &&
 		    history_access(r->o.history, &r->w, r->cur->line, io, write, addr, width))

@@ -400,8 +400,8 @@ int runner_probe(struct runner *r, const struct world_bar *bars, size_t n, bool 
 	uint64_t a = addr, v = 0;
 	bm_space *space = world_space(&r->w, io, &a);
 	r->hit.valid = false;
-	int ret = bm_read(r->vcpu, space, a, 1, &v);
-	bool dispatched_none = ret >= 0 && (ret & BM_ACCESS_UNASSIGNED);
+	bm_access_result ret = bm_read(r->vcpu, space, a, 1, &v);
+	bool dispatched_none = !bm_failed(ret) && (ret & BM_ACCESS_UNASSIGNED);
 	p->conflict = h.conflict;
 	if (!h.assigned) {
 		p->consistent = dispatched_none;
