@@ -44,10 +44,10 @@ static const struct pcb_bar_ops pbl_bar_ops = {.read = pbl_bar_read, .write = pb
 static int pbl_program(struct pcb *m, unsigned i)
 {
 	struct pcib_bdf at = pcib_device(i);
-	int err = pcb_mem_write(m, 0, pcib_ecam(at, PCIB_REG_BAR0), 4, pcib_bar_addr(i));
+	int err = pcb_mem_write(m, 0, pcib_ecam(at, PCI_BASE_ADDRESS_0), 4, pcib_bar_addr(i));
 
 	if (!err)
-		err = pcb_mem_write(m, 0, pcib_ecam(at, PCIB_REG_COMMAND), 2, PCIB_CMD_MEM);
+		err = pcb_mem_write(m, 0, pcib_ecam(at, PCI_COMMAND), 2, PCI_COMMAND_MEMORY);
 	return err;
 }
 
@@ -118,9 +118,9 @@ static uint64_t pbl_cf8_read(void *p, uint32_t cf8, uint64_t ops)
 
 	for (uint64_t i = 0; i < ops; i++) {
 		uint32_t addr = cf8, value = 0;
-		int rc = pcb_inout(m, vcpu, false, PCIB_CONF_ADDR, 4, &addr);
+		int rc = pcb_inout(m, vcpu, false, PCI_CONFIG_ADDRESS_PORT, 4, &addr);
 
-		rc += pcb_inout(m, vcpu, true, PCIB_CONF_DATA, 2, &value);
+		rc += pcb_inout(m, vcpu, true, PCI_CONFIG_DATA_PORT, 2, &value);
 		sum += value + (uint64_t)rc;
 	}
 	return sum;
@@ -148,11 +148,11 @@ static uint64_t pbl_bar_sizing(void *p, uint64_t fn, uint32_t bar, uint64_t ops)
 	uint64_t sum = 0, value = 0;
 
 	for (uint64_t i = 0; i < ops; i++) {
-		int rc = pcb_mem_write(m, vcpu, fn + PCIB_REG_COMMAND, 2, 0);
-		rc += pcb_mem_write(m, vcpu, fn + PCIB_REG_BAR0, 4, UINT32_MAX);
-		rc += pcb_mem_read(m, vcpu, fn + PCIB_REG_BAR0, 4, &value);
-		rc += pcb_mem_write(m, vcpu, fn + PCIB_REG_BAR0, 4, bar);
-		rc += pcb_mem_write(m, vcpu, fn + PCIB_REG_COMMAND, 2, PCIB_CMD_MEM);
+		int rc = pcb_mem_write(m, vcpu, fn + PCI_COMMAND, 2, 0);
+		rc += pcb_mem_write(m, vcpu, fn + PCI_BASE_ADDRESS_0, 4, UINT32_MAX);
+		rc += pcb_mem_read(m, vcpu, fn + PCI_BASE_ADDRESS_0, 4, &value);
+		rc += pcb_mem_write(m, vcpu, fn + PCI_BASE_ADDRESS_0, 4, bar);
+		rc += pcb_mem_write(m, vcpu, fn + PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
 		sum += value + (uint64_t)rc;
 	}
 	return sum;

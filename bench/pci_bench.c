@@ -139,7 +139,7 @@ static uint64_t run_kind(const struct pcib_impl *impl, void *vcpu, enum kind k, 
 		return impl->bar_sizing(vcpu, pcib_ecam(at, 0), pcib_bar_addr(dev), ops);
 	case BAR_MOVE:
 	case BAR_MOVE_BRIDGED:
-		return impl->bar_move(vcpu, pcib_ecam(at, PCIB_REG_BAR0), pcib_bar_addr(dev),
+		return impl->bar_move(vcpu, pcib_ecam(at, PCI_BASE_ADDRESS_0), pcib_bar_addr(dev),
 		                      pcib_bar_spare(dev), ops);
 	default:
 		return 0;
@@ -289,7 +289,7 @@ static bool bar_absent(const struct pcib_impl *impl, void *vcpu, uint32_t addr)
 
 static bool check_move(const struct pcib_impl *impl, void *vcpu, unsigned devices, unsigned dev)
 {
-	uint64_t reg = pcib_ecam(pcib_device(dev), PCIB_REG_BAR0);
+	uint64_t reg = pcib_ecam(pcib_device(dev), PCI_BASE_ADDRESS_0);
 	uint32_t a = pcib_bar_addr(dev), b = pcib_bar_spare(dev);
 	bool ok = check(bar_answers(impl, vcpu, a), impl, devices, "BAR not at its address");
 
@@ -308,8 +308,8 @@ static bool check_machine(const struct pcib_impl *impl, void *vcpu, unsigned dev
 	uint64_t ids = 0;
 	bool ok;
 
-	ok = impl->pio(vcpu, true, PCIB_CONF_ADDR, 4, &cf8) == 0 &&
-	     impl->pio(vcpu, false, PCIB_CONF_DATA, 2, &vendor) == 0;
+	ok = impl->pio(vcpu, true, PCI_CONFIG_ADDRESS_PORT, 4, &cf8) == 0 &&
+	     impl->pio(vcpu, false, PCI_CONFIG_DATA_PORT, 2, &vendor) == 0;
 	ok = check(ok && vendor == PCIB_VENDOR, impl, devices, "CF8/CFC vendor ID");
 	ok = ok && check(impl->mmio(vcpu, false, pcib_ecam(at, 0), 4, &ids) == 0 &&
 	                     ids == (PCIB_VENDOR | (uint32_t)PCIB_DEVICE << 16),

@@ -16,6 +16,7 @@
 #ifndef BUSMAP_BENCH_PCI_BENCH_H
 #define BUSMAP_BENCH_PCI_BENCH_H
 
+#include <busmap/pci_regs.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,13 +33,6 @@
 #define PCIB_DEVICE     0x1001
 #define PCIB_CLASS      0x010000
 #define PCIB_VALUE      0x5au /* what every BAR read returns */
-#define PCIB_CONF_ADDR  0xcf8
-#define PCIB_CONF_DATA  0xcfc
-#define PCIB_CMD_MEM    0x0002
-
-#define PCIB_REG_COMMAND 0x04
-#define PCIB_REG_BAR0    0x10
-#define PCIB_REG_MEMBASE 0x20 /* a bridge's memory base and limit, one dword */
 
 struct pcib_bdf {
 	unsigned bus, slot, fn;

@@ -86,9 +86,9 @@ static int pbm_bridge(struct pbm *m, unsigned b, bm_pci_bus **out)
 	int err = bm_pci_func_new(bm_pci_host_root_bus(m->host), b, 0, &d, &f);
 
 	if (!err)
-		err = bm_pci_cfg_write(m->host, 0, b, 0, PCIB_REG_MEMBASE, 4, window);
+		err = bm_pci_cfg_write(m->host, 0, b, 0, PCI_MEMORY_BASE, 4, window);
 	if (!err)
-		err = bm_pci_cfg_write(m->host, 0, b, 0, PCIB_REG_COMMAND, 2, PCIB_CMD_MEM);
+		err = bm_pci_cfg_write(m->host, 0, b, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
 	*out = err ? NULL : bm_pci_func_secondary_bus(f);
 	return err;
 }
@@ -106,9 +106,9 @@ static int pbm_device(bm_pci_bus *const *buses, unsigned i)
 	int err = bm_pci_func_new(buses[at.bus], at.slot, at.fn, &d, &f);
 
 	if (!err)
-		err = bm_pci_func_cfg_write(f, PCIB_REG_BAR0, 4, pcib_bar_addr(i));
+		err = bm_pci_func_cfg_write(f, PCI_BASE_ADDRESS_0, 4, pcib_bar_addr(i));
 	if (!err)
-		err = bm_pci_func_cfg_write(f, PCIB_REG_COMMAND, 2, PCIB_CMD_MEM);
+		err = bm_pci_func_cfg_write(f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
 	return err;
 }
 
@@ -254,9 +254,9 @@ static inline uint64_t cf8_loop(struct pbm_vcpu *v, uint32_t cf8, uint64_t ops, 
 
 	exit_begin(v, qsbr);
 	for (uint64_t i = 0; i < ops; i++) {
-		int rc = bm_write(vcpu, io, PCIB_CONF_ADDR, 4, cf8);
+		int rc = bm_write(vcpu, io, PCI_CONFIG_ADDRESS_PORT, 4, cf8);
 		between(vcpu, qsbr);
-		rc += bm_read(vcpu, io, PCIB_CONF_DATA, 2, &value);
+		rc += bm_read(vcpu, io, PCI_CONFIG_DATA_PORT, 2, &value);
 		between(vcpu, qsbr);
 		sum += value + (uint64_t)rc;
 	}
@@ -289,15 +289,15 @@ static inline uint64_t sizing_loop(struct pbm_vcpu *v, uint64_t fn, uint32_t bar
 
 	exit_begin(v, qsbr);
 	for (uint64_t i = 0; i < ops; i++) {
-		int rc = bm_write(vcpu, mem, fn + PCIB_REG_COMMAND, 2, 0);
+		int rc = bm_write(vcpu, mem, fn + PCI_COMMAND, 2, 0);
 		between(vcpu, qsbr);
-		rc += bm_write(vcpu, mem, fn + PCIB_REG_BAR0, 4, UINT32_MAX);
+		rc += bm_write(vcpu, mem, fn + PCI_BASE_ADDRESS_0, 4, UINT32_MAX);
 		between(vcpu, qsbr);
-		rc += bm_read(vcpu, mem, fn + PCIB_REG_BAR0, 4, &value);
+		rc += bm_read(vcpu, mem, fn + PCI_BASE_ADDRESS_0, 4, &value);
 		between(vcpu, qsbr);
-		rc += bm_write(vcpu, mem, fn + PCIB_REG_BAR0, 4, bar);
+		rc += bm_write(vcpu, mem, fn + PCI_BASE_ADDRESS_0, 4, bar);
 		between(vcpu, qsbr);
-		rc += bm_write(vcpu, mem, fn + PCIB_REG_COMMAND, 2, PCIB_CMD_MEM);
+		rc += bm_write(vcpu, mem, fn + PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
 		between(vcpu, qsbr);
 		sum += value + (uint64_t)rc;
 	}

@@ -29,10 +29,10 @@ uint32_t pcib_bar_spare(unsigned i)
 
 uint64_t pcib_ecam(struct pcib_bdf d, unsigned reg)
 {
-	return PCIB_ECAM_BASE + ((uint64_t)d.bus << 20 | d.slot << 15 | d.fn << 12 | reg);
+	return PCIB_ECAM_BASE + PCI_ECAM_OFFSET(d.bus, d.slot, d.fn, reg);
 }
 
 uint32_t pcib_cf8(struct pcib_bdf d, unsigned reg)
 {
-	return 0x80000000u | d.bus << 16 | d.slot << 11 | d.fn << 8 | (reg & 0xfc);
+	return PCI_CONFIG_ADDRESS(d.bus, d.slot, d.fn, reg);
 }

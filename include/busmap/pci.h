@@ -51,8 +51,12 @@
  * bm_synchronize, bm_pci_func_free or bm_pci_host_free.
  *
  * Lifetime: the caller owns the host and frees it with bm_pci_host_free before
- * bm_system_free, which returns -EBUSY while a host is live. Functions belong to the host; bm_pci_func_free unplugs one earlier.
+ * bm_system_free, which returns -EBUSY while a host is live. Functions belong to the host;
+ * bm_pci_func_free unplugs one earlier.
  * Regions a device model supplies stay owned by it: busmap only places them.
+ *
+ * Register offsets and bits (PCI_COMMAND, PCI_BASE_ADDRESS_0, PCI_CONFIG_ADDRESS()...) are
+ * named in <busmap/pci_regs.h>.
  *
  * Errors are negative errno values. Nothing a guest writes into configuration space is
  * refused: out-of-range reads give all ones, writes there are dropped; a write fails only

@@ -25,14 +25,14 @@ static const struct bm_region_ops empty_ops = {.read = NULL, .write = NULL};
 unsigned pci_bar_reg(const bm_pci_func *f, unsigned index)
 {
 	if (index == BM_PCI_ROM)
-		return f->type1 ? PCI_ROM1 : PCI_ROM0;
-	return PCI_BAR0 + 4 * index;
+		return f->type1 ? PCI_ROM_ADDRESS1 : PCI_ROM_ADDRESS;
+	return PCI_BASE_ADDRESS_0 + 4 * index;
 }
 
 bool pci_bar_write_touches(const bm_pci_func *f, unsigned reg, unsigned size)
 {
 	unsigned nbars = f->type1 ? 2 : BM_PCI_NUM_BARS;
-	return pci_touches(reg, size, PCI_BAR0, 4 * nbars) ||
+	return pci_touches(reg, size, PCI_BASE_ADDRESS_0, 4 * nbars) ||
 	       pci_touches(reg, size, pci_bar_reg(f, BM_PCI_ROM), 4);
 }
 
@@ -102,16 +102,16 @@ static void init_registers(bm_pci_func *f, unsigned i)
 	unsigned reg = pci_bar_reg(f, i);
 	uint64_t addr_mask = ~(b->size - 1);
 	if (i == BM_PCI_ROM) {
-		pci_cfg_set_wmask(f, reg, 4, ((uint32_t)addr_mask & PCI_ROM_ADDR_MASK) | 1);
+		pci_cfg_set_wmask(f, reg, 4, ((uint32_t)addr_mask & PCI_ROM_ADDRESS_MASK) | 1);
 		return;
 	}
 	uint32_t type_bits = 0, low_ro = 0xf;
 	if (b->type == BM_PCI_BAR_IO) {
-		type_bits = PCI_BAR_IO_FLAG;
+		type_bits = PCI_BASE_ADDRESS_SPACE_IO;
 		low_ro = 0x3;
 	} else {
-		type_bits = (b->type == BM_PCI_BAR_MEM64 ? PCI_BAR_MEM64_FLAG : 0) |
-		            (b->prefetchable ? PCI_BAR_PREF_FLAG : 0);
+		type_bits = (b->type == BM_PCI_BAR_MEM64 ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |
+		            (b->prefetchable ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
 	}
 	pci_cfg_set(f, reg, 4, type_bits);
 	pci_cfg_set_wmask(f, reg, 4, (uint32_t)addr_mask & ~low_ro);
@@ -177,7 +177,7 @@ static uint64_t bar_register_addr(const bm_pci_func *f, unsigned i)
 	unsigned reg = pci_bar_reg(f, i);
 	uint64_t lo = pci_cfg_get(f, reg, 4);
 	if (i == BM_PCI_ROM)
-		return lo & PCI_ROM_ADDR_MASK & ~(b->size - 1);
+		return lo & PCI_ROM_ADDRESS_MASK & ~(b->size - 1);
 	if (b->type == BM_PCI_BAR_IO)
 		return lo & ~3ull & ~(b->size - 1);
 	if (b->type == BM_PCI_BAR_MEM64)
@@ -189,7 +189,7 @@ static bool decode_io(const bm_pci_func *f, uint64_t a, uint64_t size)
 {
 	const bm_pci_host *h = f->host;
 	uint64_t last = a + size - 1;
-	if (!(pci_cfg_get(f, PCI_COMMAND, 2) & PCI_CMD_IO))
+	if (!(pci_cfg_get(f, PCI_COMMAND, 2) & PCI_COMMAND_IO))
 		return false;
 	return last > a && last < h->io_limit && (a != 0 || h->cfg.decode_zero);
 }
@@ -198,9 +198,9 @@ static bool decode_mem(const bm_pci_func *f, unsigned i, uint64_t a, uint64_t si
 {
 	const struct pci_bar *b = &f->bars[i];
 	uint64_t last = a + size - 1;
-	if (!(pci_cfg_get(f, PCI_COMMAND, 2) & PCI_CMD_MEM))
+	if (!(pci_cfg_get(f, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY))
 		return false;
-	if (i == BM_PCI_ROM && !(pci_cfg_get(f, pci_bar_reg(f, i), 4) & PCI_ROM_ENABLE))
+	if (i == BM_PCI_ROM && !(pci_cfg_get(f, pci_bar_reg(f, i), 4) & PCI_ROM_ADDRESS_ENABLE))
 		return false;
 	if (last <= a || last == UINT64_MAX || (a == 0 && !f->host->cfg.decode_zero))
 		return false;

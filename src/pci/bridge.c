@@ -12,9 +12,6 @@
 
 #define WINDOW_PRIORITY 1 /* the same as BARs on the primary bus */
 
-#define IO_RANGE_32   0x1
-#define PREF_RANGE_64 0x1
-
 int pci_bus_init(bm_pci_bus *bus, bm_pci_host *h, bm_pci_func *bridge, const char *mem_name,
                  const char *io_name)
 {
@@ -38,20 +35,20 @@ static void init_registers(bm_pci_func *f, const struct bm_pci_func_desc *d)
 	pci_cfg_set(f, PCI_SECONDARY_BUS, 1, d->secondary_bus);
 	pci_cfg_set(f, PCI_SUBORDINATE_BUS, 1, d->subordinate_bus);
 	pci_cfg_set_wmask(f, PCI_PRIMARY_BUS, 4, 0xffffffff);
-	pci_cfg_set(f, PCI_IO_BASE, 1, d->bridge_io32 ? IO_RANGE_32 : 0);
-	pci_cfg_set(f, PCI_IO_LIMIT, 1, d->bridge_io32 ? IO_RANGE_32 : 0);
+	pci_cfg_set(f, PCI_IO_BASE, 1, d->bridge_io32 ? PCI_IO_RANGE_TYPE_32 : 0);
+	pci_cfg_set(f, PCI_IO_LIMIT, 1, d->bridge_io32 ? PCI_IO_RANGE_TYPE_32 : 0);
 	pci_cfg_set_wmask(f, PCI_IO_BASE, 2, 0xf0f0);
 	pci_cfg_set_w1c(f, PCI_SEC_STATUS, 2, PCI_STATUS_ERR_BITS);
-	pci_cfg_set_wmask(f, PCI_MEM_BASE, 4, 0xfff0fff0);
-	pci_cfg_set(f, PCI_PREF_BASE, 2, d->bridge_pref64 ? PREF_RANGE_64 : 0);
-	pci_cfg_set(f, PCI_PREF_LIMIT, 2, d->bridge_pref64 ? PREF_RANGE_64 : 0);
-	pci_cfg_set_wmask(f, PCI_PREF_BASE, 4, 0xfff0fff0);
+	pci_cfg_set_wmask(f, PCI_MEMORY_BASE, 4, 0xfff0fff0);
+	pci_cfg_set(f, PCI_PREF_MEMORY_BASE, 2, d->bridge_pref64 ? PCI_PREF_RANGE_TYPE_64 : 0);
+	pci_cfg_set(f, PCI_PREF_MEMORY_LIMIT, 2, d->bridge_pref64 ? PCI_PREF_RANGE_TYPE_64 : 0);
+	pci_cfg_set_wmask(f, PCI_PREF_MEMORY_BASE, 4, 0xfff0fff0);
 	if (d->bridge_pref64) {
-		pci_cfg_set_wmask(f, PCI_PREF_BASE_UPPER, 4, 0xffffffff);
-		pci_cfg_set_wmask(f, PCI_PREF_LIMIT_UPPER, 4, 0xffffffff);
+		pci_cfg_set_wmask(f, PCI_PREF_BASE_UPPER32, 4, 0xffffffff);
+		pci_cfg_set_wmask(f, PCI_PREF_LIMIT_UPPER32, 4, 0xffffffff);
 	}
 	if (d->bridge_io32)
-		pci_cfg_set_wmask(f, PCI_IO_BASE_UPPER, 4, 0xffffffff);
+		pci_cfg_set_wmask(f, PCI_IO_BASE_UPPER16, 4, 0xffffffff);
 	pci_cfg_set_wmask(f, PCI_BRIDGE_CONTROL, 2, PCI_BRIDGE_CTL_WMASK);
 	pci_cfg_set_w1c(f, PCI_BRIDGE_CONTROL, 2, PCI_BRIDGE_CTL_W1C);
 }
@@ -111,33 +108,33 @@ static struct bm_pci_window decode_io(const bm_pci_func *f)
 	struct bm_pci_window w;
 	w.base = (get(f, PCI_IO_BASE, 1) & 0xf0) << 8;
 	w.last = ((get(f, PCI_IO_LIMIT, 1) & 0xf0) << 8) | 0xfff;
-	if ((get(f, PCI_IO_BASE, 1) & 0xf) == IO_RANGE_32) {
-		w.base |= get(f, PCI_IO_BASE_UPPER, 2) << 16;
-		w.last |= get(f, PCI_IO_LIMIT_UPPER, 2) << 16;
+	if ((get(f, PCI_IO_BASE, 1) & 0xf) == PCI_IO_RANGE_TYPE_32) {
+		w.base |= get(f, PCI_IO_BASE_UPPER16, 2) << 16;
+		w.last |= get(f, PCI_IO_LIMIT_UPPER16, 2) << 16;
 	}
-	w.enabled = (get(f, PCI_COMMAND, 2) & PCI_CMD_IO) && w.base <= w.last;
+	w.enabled = (get(f, PCI_COMMAND, 2) & PCI_COMMAND_IO) && w.base <= w.last;
 	return w;
 }
 
 static struct bm_pci_window decode_mem(const bm_pci_func *f)
 {
 	struct bm_pci_window w;
-	w.base = (get(f, PCI_MEM_BASE, 2) & 0xfff0) << 16;
-	w.last = ((get(f, PCI_MEM_LIMIT, 2) & 0xfff0) << 16) | 0xfffff;
-	w.enabled = (get(f, PCI_COMMAND, 2) & PCI_CMD_MEM) && w.base <= w.last;
+	w.base = (get(f, PCI_MEMORY_BASE, 2) & 0xfff0) << 16;
+	w.last = ((get(f, PCI_MEMORY_LIMIT, 2) & 0xfff0) << 16) | 0xfffff;
+	w.enabled = (get(f, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY) && w.base <= w.last;
 	return w;
 }
 
 static struct bm_pci_window decode_pref(const bm_pci_func *f)
 {
 	struct bm_pci_window w;
-	w.base = (get(f, PCI_PREF_BASE, 2) & 0xfff0) << 16;
-	w.last = ((get(f, PCI_PREF_LIMIT, 2) & 0xfff0) << 16) | 0xfffff;
-	if ((get(f, PCI_PREF_BASE, 2) & 0xf) == PREF_RANGE_64) {
-		w.base |= get(f, PCI_PREF_BASE_UPPER, 4) << 32;
-		w.last |= get(f, PCI_PREF_LIMIT_UPPER, 4) << 32;
+	w.base = (get(f, PCI_PREF_MEMORY_BASE, 2) & 0xfff0) << 16;
+	w.last = ((get(f, PCI_PREF_MEMORY_LIMIT, 2) & 0xfff0) << 16) | 0xfffff;
+	if ((get(f, PCI_PREF_MEMORY_BASE, 2) & 0xf) == PCI_PREF_RANGE_TYPE_64) {
+		w.base |= get(f, PCI_PREF_BASE_UPPER32, 4) << 32;
+		w.last |= get(f, PCI_PREF_LIMIT_UPPER32, 4) << 32;
 	}
-	w.enabled = (get(f, PCI_COMMAND, 2) & PCI_CMD_MEM) && w.base <= w.last;
+	w.enabled = (get(f, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY) && w.base <= w.last;
 	return w;
 }
 
@@ -176,7 +173,7 @@ static int place_window(bm_pci_func *f, enum bm_pci_window_kind k)
 int pci_bridge_after_write(bm_pci_func *f, unsigned reg, unsigned size)
 {
 	if (!pci_touches(reg, size, PCI_COMMAND, 2) && !pci_touches(reg, size, PCI_IO_BASE, 2) &&
-	    !pci_touches(reg, size, PCI_MEM_BASE, 20) &&
+	    !pci_touches(reg, size, PCI_MEMORY_BASE, 20) &&
 	    !pci_touches(reg, size, PCI_BRIDGE_CONTROL, 2))
 		return 0;
 	int err = 0;

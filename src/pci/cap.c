@@ -7,7 +7,7 @@
 #include "pci_internal.h"
 #include <string.h>
 
-#define CAP_FIRST    PCI_HEADER_END
+#define CAP_FIRST    PCI_STD_HEADER_SIZEOF
 #define CAP_MAX_WALK 48  /* (256 - 64) / 4: a list cannot hold more */
 #define EXT_MAX_WALK 960 /* (4096 - 256) / 4 */
 
@@ -45,7 +45,7 @@ int pci_cap_add(bm_pci_func *f, const struct bm_pci_cap_desc *c, unsigned *offse
 	if (f->cap_last)
 		f->cfg[f->cap_last + 1] = (uint8_t)off;
 	else
-		f->cfg[PCI_CAP_PTR] = (uint8_t)off;
+		f->cfg[PCI_CAPABILITY_LIST] = (uint8_t)off;
 	f->cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
 	pci_cfg_mark(f, 0, BM_PCI_CFG_SIZE);
 	f->cap_last = off;
@@ -105,7 +105,7 @@ int bm_pci_func_add_ext_cap(bm_pci_func *f, const struct bm_pci_cap_desc *cap, u
 /* The walks are bounded: a device model may write the links itself. */
 static unsigned find_legacy(const bm_pci_func *f, uint16_t id)
 {
-	unsigned p = f->cfg[PCI_CAP_PTR] & 0xfcu;
+	unsigned p = f->cfg[PCI_CAPABILITY_LIST] & 0xfcu;
 	for (unsigned n = 0; n < CAP_MAX_WALK && p >= CAP_FIRST; n++) {
 		if (f->cfg[p] == id)
 			return p;
@@ -118,8 +118,8 @@ static unsigned find_ext(const bm_pci_func *f, uint16_t id)
 {
 	if (f->cfg_size < BM_PCI_CFG_EXTSIZE)
 		return 0;
-	unsigned p = PCI_EXT_CAP_START;
-	for (unsigned n = 0; n < EXT_MAX_WALK && p >= PCI_EXT_CAP_START; n++) {
+	unsigned p = PCI_CFG_SPACE_SIZE;
+	for (unsigned n = 0; n < EXT_MAX_WALK && p >= PCI_CFG_SPACE_SIZE; n++) {
 		uint32_t h = pci_cfg_get(f, p, 4);
 		if (h == 0)
 			break;

@@ -24,8 +24,8 @@ void pci_slot_update_multi(bm_pci_bus *bus, unsigned dev)
 		if (!f)
 			continue;
 		bool multi = f->multifunction || (fn == 0 && n > 1);
-		uint8_t ht = f->cfg[PCI_HEADER_TYPE] & (uint8_t)~PCI_HEADER_MULTI;
-		f->cfg[PCI_HEADER_TYPE] = (uint8_t)(ht | (multi ? PCI_HEADER_MULTI : 0));
+		uint8_t ht = f->cfg[PCI_HEADER_TYPE] & (uint8_t)~PCI_HEADER_TYPE_MFD;
+		f->cfg[PCI_HEADER_TYPE] = (uint8_t)(ht | (multi ? PCI_HEADER_TYPE_MFD : 0));
 		pci_cfg_mark(f, PCI_HEADER_TYPE, 1);
 	}
 }
@@ -47,19 +47,19 @@ static void init_common(bm_pci_func *f, const struct bm_pci_func_desc *d)
 {
 	pci_cfg_set(f, PCI_VENDOR_ID, 2, d->vendor_id);
 	pci_cfg_set(f, PCI_DEVICE_ID, 2, d->device_id);
-	pci_cfg_set(f, PCI_REVISION, 1, d->revision);
+	pci_cfg_set(f, PCI_REVISION_ID, 1, d->revision);
 	pci_cfg_set(f, PCI_CLASS_PROG, 3, d->class_code);
 	pci_cfg_set(f, PCI_HEADER_TYPE, 1, d->header);
-	pci_cfg_set(f, PCI_INT_PIN, 1, d->intx_pin);
+	pci_cfg_set(f, PCI_INTERRUPT_PIN, 1, d->intx_pin);
 	pci_cfg_set_wmask(f, PCI_COMMAND, 2,
-	                  PCI_CMD_IO | PCI_CMD_MEM | PCI_CMD_MASTER | PCI_CMD_PARITY |
-	                      PCI_CMD_SERR | PCI_CMD_INTX_DISABLE);
+	                  PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+	                      PCI_COMMAND_PARITY | PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE);
 	pci_cfg_set_w1c(f, PCI_STATUS, 2, PCI_STATUS_ERR_BITS);
-	pci_cfg_set_wmask(f, PCI_CACHE_LINE, 1, 0xff);
-	pci_cfg_set_wmask(f, PCI_INT_LINE, 1, 0xff);
+	pci_cfg_set_wmask(f, PCI_CACHE_LINE_SIZE, 1, 0xff);
+	pci_cfg_set_wmask(f, PCI_INTERRUPT_LINE, 1, 0xff);
 	if (d->header == BM_PCI_HEADER_ENDPOINT) {
-		pci_cfg_set(f, PCI_SUBSYS_VENDOR, 2, d->subsystem_vendor_id);
-		pci_cfg_set(f, PCI_SUBSYS_ID, 2, d->subsystem_id);
+		pci_cfg_set(f, PCI_SUBSYSTEM_VENDOR_ID, 2, d->subsystem_vendor_id);
+		pci_cfg_set(f, PCI_SUBSYSTEM_ID, 2, d->subsystem_id);
 	}
 }
 
@@ -87,8 +87,8 @@ static int func_alloc(bm_pci_bus *bus, unsigned dev, unsigned fn, const struct b
 	f->pub = f->w1cmask + f->cfg_size;
 	f->dirty_lo = f->cfg_size;
 	snprintf(f->name, sizeof(f->name), "%02x:%02x.%x", pci_func_bus_number(f) & 0xff, dev, fn);
-	f->cap_free = PCI_HEADER_END;
-	f->ext_free = d->extended ? PCI_EXT_CAP_START : 0;
+	f->cap_free = PCI_STD_HEADER_SIZEOF;
+	f->ext_free = d->extended ? PCI_CFG_SPACE_SIZE : 0;
 	f->ops = d->ops;
 	f->opaque = d->opaque;
 	*out = f;

@@ -9,8 +9,6 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#define CONF_PORT         0xcf8
-#define CONF_ENABLE       0x80000000u
 #define ECAM_BUS_SHIFT    20
 #define DEFAULT_VENDOR    0x1b36 /* the generic host bridge IDs QEMU's virt machines use */
 #define DEFAULT_DEVICE    0x0008
@@ -188,7 +186,7 @@ static int conf_read(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, u
 	uint32_t v = ones(size);
 	unsigned bus = (latch >> 16) & 0xff, dev = (latch >> 11) & 0x1f, fn = (latch >> 8) & 7;
 	unsigned reg = (latch & 0xfc) + (unsigned)(off - 4);
-	if ((latch & CONF_ENABLE) && !cfg_read_unlocked(h, bus, dev, fn, reg, size, &v))
+	if ((latch & PCI_CONFIG_ENABLE) && !cfg_read_unlocked(h, bus, dev, fn, reg, size, &v))
 		bm_pci_cfg_read(h, bus, dev, fn, reg, size, &v);
 	*value = v & ones(size);
 	return 0;
@@ -206,7 +204,7 @@ static int conf_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, 
 		return 0;
 	}
 	uint32_t latch = __atomic_load_n(&h->conf_addr, __ATOMIC_RELAXED);
-	if (!(latch & CONF_ENABLE))
+	if (!(latch & PCI_CONFIG_ENABLE))
 		return 0;
 	return guest_write_result(
 	    bm_pci_cfg_write(h, (latch >> 16) & 0xff, (latch >> 11) & 0x1f, (latch >> 8) & 7,
@@ -305,7 +303,7 @@ static int place_conf(bm_pci_host *h)
 	if (c->cf8) {
 		err = bm_region_new_io(h->sys, "pci-conf", 8, &conf_ops, h, &h->conf);
 		if (!err)
-			err = bm_region_add(bm_space_root(c->io), h->conf, CONF_PORT,
+			err = bm_region_add(bm_space_root(c->io), h->conf, PCI_CONFIG_ADDRESS_PORT,
 			                    above(c->io_priority));
 	}
 	if (!err && c->ecam) {

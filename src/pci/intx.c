@@ -9,7 +9,7 @@
 /* Each bridge level rotates the pin by the device number on its secondary bus. */
 static void host_pin(const bm_pci_func *f, unsigned *slot, unsigned *pin)
 {
-	unsigned p = f->cfg[PCI_INT_PIN];
+	unsigned p = f->cfg[PCI_INTERRUPT_PIN];
 	const bm_pci_func *d = f;
 	while (d->bus->bridge) {
 		p = (p - 1 + d->dev) % 4 + 1;
@@ -21,14 +21,14 @@ static void host_pin(const bm_pci_func *f, unsigned *slot, unsigned *pin)
 
 void pci_intx_update(bm_pci_func *f)
 {
-	uint8_t pin = f->cfg[PCI_INT_PIN];
+	uint8_t pin = f->cfg[PCI_INTERRUPT_PIN];
 	if (pin < 1 || pin > 4)
 		return;
 	uint8_t st = f->cfg[PCI_STATUS];
-	f->cfg[PCI_STATUS] =
-	    f->intx_level ? (uint8_t)(st | PCI_STATUS_INTX) : (uint8_t)(st & ~PCI_STATUS_INTX);
+	f->cfg[PCI_STATUS] = f->intx_level ? (uint8_t)(st | PCI_STATUS_INTERRUPT)
+	                                   : (uint8_t)(st & ~PCI_STATUS_INTERRUPT);
 	pci_cfg_mark(f, PCI_STATUS, 1);
-	bool out = f->intx_level && !(pci_cfg_get(f, PCI_COMMAND, 2) & PCI_CMD_INTX_DISABLE);
+	bool out = f->intx_level && !(pci_cfg_get(f, PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE);
 	if (out == f->intx_out)
 		return;
 	f->intx_out = out;
@@ -47,7 +47,7 @@ int bm_pci_intx_set(bm_pci_func *f, bool level)
 	int err = pci_lock(f->host);
 	if (err)
 		return err;
-	uint8_t pin = f->cfg[PCI_INT_PIN];
+	uint8_t pin = f->cfg[PCI_INTERRUPT_PIN];
 	bool has_pin = pin >= 1 && pin <= 4;
 	if (has_pin) {
 		f->intx_level = level;

@@ -45,11 +45,11 @@ int bm_pci_func_add_msi(bm_pci_func *f, unsigned nvectors, bool addr64, bool mas
 	struct pci_msi m = {.nvec = nvectors, .addr64 = addr64, .maskable = maskable};
 	uint8_t data[0x18] = {0}, wmask[0x18] = {0};
 	unsigned base_data = addr64 ? 0xc : 0x8, base_mask = addr64 ? 0x10 : 0xc;
-	put(data, MSI_CTRL, 2,
-	    pci_log2u(nvectors) << MSI_CTRL_MMC_SHIFT | (addr64 ? MSI_CTRL_64 : 0) |
-	        (maskable ? MSI_CTRL_MASKABLE : 0));
-	put(wmask, MSI_CTRL, 2, MSI_CTRL_ENABLE | 0x7u << MSI_CTRL_MME_SHIFT);
-	put(wmask, MSI_ADDR_LO, 4, 0xfffffffc);
+	put(data, PCI_MSI_FLAGS, 2,
+	    pci_log2u(nvectors) << MSI_CTRL_MMC_SHIFT | (addr64 ? PCI_MSI_FLAGS_64BIT : 0) |
+	        (maskable ? PCI_MSI_FLAGS_MASKBIT : 0));
+	put(wmask, PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE | 0x7u << MSI_CTRL_MME_SHIFT);
+	put(wmask, PCI_MSI_ADDRESS_LO, 4, 0xfffffffc);
 	if (addr64)
 		put(wmask, 8, 4, 0xffffffff);
 	put(wmask, base_data, 2, 0xffff);
@@ -82,13 +82,13 @@ void pci_msi_deliver(bm_pci_func *f, uint64_t addr, uint32_t data)
 
 bool pci_msi_enabled(const bm_pci_func *f)
 {
-	return f->msi.off && (pci_cfg_get(f, f->msi.off + MSI_CTRL, 2) & MSI_CTRL_ENABLE);
+	return f->msi.off && (pci_cfg_get(f, f->msi.off + PCI_MSI_FLAGS, 2) & PCI_MSI_FLAGS_ENABLE);
 }
 
 /* Vectors the guest allocated: the smaller of what it enabled and what we offer. */
 static unsigned allocated(const bm_pci_func *f)
 {
-	uint32_t ctrl = pci_cfg_get(f, f->msi.off + MSI_CTRL, 2);
+	uint32_t ctrl = pci_cfg_get(f, f->msi.off + PCI_MSI_FLAGS, 2);
 	unsigned mme = (ctrl >> MSI_CTRL_MME_SHIFT) & 7, mmc = pci_log2u(f->msi.nvec);
 	return 1u << (mme < mmc ? mme : mmc);
 }
@@ -96,7 +96,7 @@ static unsigned allocated(const bm_pci_func *f)
 static void send(bm_pci_func *f, unsigned v)
 {
 	const struct pci_msi *m = &f->msi;
-	uint64_t addr = pci_cfg_get(f, m->off + MSI_ADDR_LO, 4);
+	uint64_t addr = pci_cfg_get(f, m->off + PCI_MSI_ADDRESS_LO, 4);
 	if (m->addr64)
 		addr |= (uint64_t)pci_cfg_get(f, m->off + 8, 4) << 32;
 	uint32_t data = pci_cfg_get(f, reg_data(m), 2);

@@ -13,7 +13,7 @@
 
 static uint64_t table_len(unsigned nvec)
 {
-	return (uint64_t)nvec * MSIX_ENTRY_SIZE;
+	return (uint64_t)nvec * PCI_MSIX_ENTRY_SIZE;
 }
 
 static uint64_t pba_len(unsigned nvec)
@@ -23,18 +23,19 @@ static uint64_t pba_len(unsigned nvec)
 
 static uint16_t ctrl(const bm_pci_func *f)
 {
-	return (uint16_t)pci_cfg_get(f, f->msix.off + MSIX_CTRL, 2);
+	return (uint16_t)pci_cfg_get(f, f->msix.off + PCI_MSIX_FLAGS, 2);
 }
 
 bool pci_msix_enabled(const bm_pci_func *f)
 {
-	return f->msix.off && (ctrl(f) & MSIX_CTRL_ENABLE);
+	return f->msix.off && (ctrl(f) & PCI_MSIX_FLAGS_ENABLE);
 }
 
 static bool entry_masked(const bm_pci_func *f, unsigned v)
 {
-	return (ctrl(f) & MSIX_CTRL_MASKALL) ||
-	       (f->msix.table[v * MSIX_ENTRY_DWORDS + MSIX_VECTOR_CTRL] & MSIX_VECTOR_MASKED);
+	return (ctrl(f) & PCI_MSIX_FLAGS_MASKALL) ||
+	       (f->msix.table[v * MSIX_ENTRY_DWORDS + MSIX_VECTOR_CTRL] &
+	        PCI_MSIX_ENTRY_CTRL_MASKBIT);
 }
 
 static void send(bm_pci_func *f, unsigned v)
@@ -79,7 +80,7 @@ int pci_msix_notify(bm_pci_func *f, unsigned v)
 
 void pci_msix_after_write(bm_pci_func *f, unsigned reg, unsigned size)
 {
-	if (!f->msix.off || !pci_touches(reg, size, f->msix.off + MSIX_CTRL, 2))
+	if (!f->msix.off || !pci_touches(reg, size, f->msix.off + PCI_MSIX_FLAGS, 2))
 		return;
 	for (unsigned v = 0; v < f->msix.nvec; v++)
 		flush(f, v);
@@ -105,10 +106,10 @@ static int table_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size,
 	(void)size;
 	bm_pci_func *f = opaque;
 	int locked = pci_lock(f->host) == 0;
-	unsigned v = (unsigned)(off / MSIX_ENTRY_SIZE),
+	unsigned v = (unsigned)(off / PCI_MSIX_ENTRY_SIZE),
 	         dw = (unsigned)(off / 4 % MSIX_ENTRY_DWORDS);
 	if (dw == MSIX_VECTOR_CTRL)
-		value &= MSIX_VECTOR_MASKED; /* the other bits are reserved, read as 0 */
+		value &= PCI_MSIX_ENTRY_CTRL_MASKBIT; /* the other bits are reserved, read as 0 */
 	f->msix.table[off / 4] = (uint32_t)value;
 	if (dw == MSIX_VECTOR_CTRL)
 		flush(f, v);
@@ -172,12 +173,12 @@ static int build(bm_pci_func *f, unsigned n, unsigned tbar, uint32_t toff, unsig
                  uint32_t poff)
 {
 	struct pci_msix *m = &f->msix;
-	m->table = calloc(n, MSIX_ENTRY_SIZE);
+	m->table = calloc(n, PCI_MSIX_ENTRY_SIZE);
 	m->pba = calloc(pci_msix_pba_words(n), sizeof(uint64_t));
 	if (!m->table || !m->pba)
 		return -ENOMEM;
 	for (unsigned v = 0; v < n; v++)
-		m->table[v * MSIX_ENTRY_DWORDS + MSIX_VECTOR_CTRL] = MSIX_VECTOR_MASKED;
+		m->table[v * MSIX_ENTRY_DWORDS + MSIX_VECTOR_CTRL] = PCI_MSIX_ENTRY_CTRL_MASKBIT;
 	m->nvec = n;
 	m->table_bar = tbar;
 	m->table_off = toff;
@@ -189,12 +190,12 @@ static int build(bm_pci_func *f, unsigned n, unsigned tbar, uint32_t toff, unsig
 	if (err)
 		return err;
 	uint8_t data[MSIX_CAP_LEN] = {0}, wmask[MSIX_CAP_LEN] = {0};
-	data[MSIX_CTRL] = (uint8_t)(n - 1);
-	data[MSIX_CTRL + 1] = (uint8_t)((n - 1) >> 8);
-	wmask[MSIX_CTRL + 1] = (MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL) >> 8;
+	data[PCI_MSIX_FLAGS] = (uint8_t)(n - 1);
+	data[PCI_MSIX_FLAGS + 1] = (uint8_t)((n - 1) >> 8);
+	wmask[PCI_MSIX_FLAGS + 1] = (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL) >> 8;
 	for (unsigned i = 0; i < 4; i++) {
-		data[MSIX_TABLE + i] = (uint8_t)((toff | tbar) >> (8 * i));
-		data[MSIX_PBA + i] = (uint8_t)((poff | pbar) >> (8 * i));
+		data[PCI_MSIX_TABLE + i] = (uint8_t)((toff | tbar) >> (8 * i));
+		data[PCI_MSIX_PBA + i] = (uint8_t)((poff | pbar) >> (8 * i));
 	}
 	struct bm_pci_cap_desc c = {
 	    .id = PCI_CAP_ID_MSIX, .data = data, .len = MSIX_CAP_LEN, .wmask = wmask};

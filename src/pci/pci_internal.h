@@ -15,67 +15,17 @@
 
 #include "../journal.h"
 #include <busmap/pci.h>
+#include <busmap/pci_regs.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Standard register offsets and bits (PCI Local Bus and PCI-to-PCI Bridge specifications). */
-#define PCI_VENDOR_ID        0x00
-#define PCI_DEVICE_ID        0x02
-#define PCI_COMMAND          0x04
-#define PCI_STATUS           0x06
-#define PCI_REVISION         0x08
-#define PCI_CLASS_PROG       0x09
-#define PCI_CACHE_LINE       0x0c
-#define PCI_HEADER_TYPE      0x0e
-#define PCI_BAR0             0x10
-#define PCI_SUBSYS_VENDOR    0x2c
-#define PCI_SUBSYS_ID        0x2e
-#define PCI_ROM0             0x30
-#define PCI_CAP_PTR          0x34
-#define PCI_ROM1             0x38
-#define PCI_INT_LINE         0x3c
-#define PCI_INT_PIN          0x3d
-#define PCI_PRIMARY_BUS      0x18
-#define PCI_SECONDARY_BUS    0x19
-#define PCI_SUBORDINATE_BUS  0x1a
-#define PCI_SEC_LATENCY      0x1b
-#define PCI_IO_BASE          0x1c
-#define PCI_IO_LIMIT         0x1d
-#define PCI_SEC_STATUS       0x1e
-#define PCI_MEM_BASE         0x20
-#define PCI_MEM_LIMIT        0x22
-#define PCI_PREF_BASE        0x24
-#define PCI_PREF_LIMIT       0x26
-#define PCI_PREF_BASE_UPPER  0x28
-#define PCI_PREF_LIMIT_UPPER 0x2c
-#define PCI_IO_BASE_UPPER    0x30
-#define PCI_IO_LIMIT_UPPER   0x32
-#define PCI_BRIDGE_CONTROL   0x3e
-#define PCI_HEADER_END       0x40
-#define PCI_EXT_CAP_START    0x100
-
-#define PCI_CMD_IO           0x0001
-#define PCI_CMD_MEM          0x0002
-#define PCI_CMD_MASTER       0x0004
-#define PCI_CMD_PARITY       0x0040
-#define PCI_CMD_SERR         0x0100
-#define PCI_CMD_INTX_DISABLE 0x0400
-#define PCI_STATUS_INTX      0x0008
-#define PCI_STATUS_CAP_LIST  0x0010
-#define PCI_STATUS_ERR_BITS  0xf900 /* parity, target/master aborts, SERR, detected parity */
-#define PCI_HEADER_MULTI     0x80
-#define PCI_BAR_IO_FLAG      0x1
-#define PCI_BAR_MEM64_FLAG   0x4
-#define PCI_BAR_PREF_FLAG    0x8
-#define PCI_ROM_ENABLE       0x1
-#define PCI_ROM_ADDR_MASK    0xfffff800u
+/* Choices of this implementation, on top of <busmap/pci_regs.h>. */
+#define PCI_STATUS_ERR_BITS                                                                        \
+	(PCI_STATUS_PARITY | PCI_STATUS_SIG_TARGET_ABORT | PCI_STATUS_REC_TARGET_ABORT |           \
+	 PCI_STATUS_REC_MASTER_ABORT | PCI_STATUS_SIG_SYSTEM_ERROR | PCI_STATUS_DETECTED_PARITY)
 #define PCI_BRIDGE_CTL_WMASK 0x0bff
 #define PCI_BRIDGE_CTL_W1C   0x0400 /* discard timer status */
-
-#define PCI_CAP_ID_MSI  0x05
-#define PCI_CAP_ID_PCIE 0x10
-#define PCI_CAP_ID_MSIX 0x11
 
 #define PCI_NUM_SLOTS   (BM_PCI_NUM_BARS + 1) /* six BARs and the ROM */
 #define PCI_DEVFN(d, f) (((d) << 3) | (f))
@@ -322,23 +272,11 @@ int pci_cap_add(bm_pci_func *f, const struct bm_pci_cap_desc *cap, unsigned *off
 
 /* msi.c, msix.c */
 /* MSI and MSI-X capability registers (offsets from the capability) and table layout. */
-#define MSI_CTRL           2
-#define MSI_ADDR_LO        4
-#define MSI_CTRL_ENABLE    0x0001
 #define MSI_CTRL_MMC_SHIFT 1
 #define MSI_CTRL_MME_SHIFT 4
-#define MSI_CTRL_64        0x0080
-#define MSI_CTRL_MASKABLE  0x0100
-#define MSIX_CTRL          2
-#define MSIX_TABLE         4
-#define MSIX_PBA           8
 #define MSIX_CAP_LEN       12
-#define MSIX_CTRL_ENABLE   0x8000
-#define MSIX_CTRL_MASKALL  0x4000
-#define MSIX_ENTRY_SIZE    16
 #define MSIX_ENTRY_DWORDS  4
 #define MSIX_VECTOR_CTRL   3 /* dword index in an entry */
-#define MSIX_VECTOR_MASKED 0x1
 /* 64-bit words of an MSI-X pending-bit array. */
 static inline size_t pci_msix_pba_words(unsigned nvec)
 {

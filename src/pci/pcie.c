@@ -119,12 +119,12 @@ int bm_pci_func_add_pcie(bm_pci_func *f, enum bm_pcie_type type, unsigned *offse
 	fill_link(d, wm, w1c, type);
 	fill_port(d, wm, w1c, type);
 	struct bm_pci_cap_desc c = {
-	    .id = PCI_CAP_ID_PCIE, .data = d, .len = PCIE_CAP_LEN, .wmask = wm, .w1cmask = w1c};
+	    .id = PCI_CAP_ID_EXP, .data = d, .len = PCIE_CAP_LEN, .wmask = wm, .w1cmask = w1c};
 	int err = pci_lock(f->host);
 	if (err)
 		return err;
 	unsigned off = 0;
-	if (bm_pci_func_find_cap(f, PCI_CAP_ID_PCIE, false))
+	if (bm_pci_func_find_cap(f, PCI_CAP_ID_EXP, false))
 		err = -EEXIST;
 	else
 		err = pci_cap_add(f, &c, &off);

@@ -156,7 +156,7 @@ static unsigned window_flags(const bm_pci_func *f)
 	if (!f->bridge)
 		return 0;
 	return ((f->cfg[PCI_IO_BASE] & 0xf) == BRIDGE_IO_32 ? WINDOWS_IO_32 : 0) |
-	       ((f->cfg[PCI_PREF_BASE] & 0xf) == BRIDGE_PREF_64 ? WINDOWS_PREF_64 : 0);
+	       ((f->cfg[PCI_PREF_MEMORY_BASE] & 0xf) == BRIDGE_PREF_64 ? WINDOWS_PREF_64 : 0);
 }
 
 static void put_func_topo(struct out *o, const bm_pci_func *f, uint32_t parent)
@@ -164,7 +164,7 @@ static void put_func_topo(struct out *o, const bm_pci_func *f, uint32_t parent)
 	put(o, parent, 4);
 	put(o, PCI_DEVFN((unsigned)f->dev, (unsigned)f->fn), 1);
 	put(o, f->cfg[PCI_HEADER_TYPE], 1);
-	put(o, f->cfg[PCI_INT_PIN], 1);
+	put(o, f->cfg[PCI_INTERRUPT_PIN], 1);
 	put(o, window_flags(f), 1);
 	put(o, pci_cfg_get(f, PCI_VENDOR_ID, 2), 2);
 	put(o, pci_cfg_get(f, PCI_DEVICE_ID, 2), 2);
@@ -396,7 +396,7 @@ static int check_func_topo(struct blob *b, size_t i)
 	uint32_t parent = (uint32_t)get(p, 0, 4);
 	if (parent != NO_PARENT && (parent >= i || !b->f[parent].bridge))
 		return -EBADMSG;
-	unsigned header = p[T_HEADER] & (uint8_t)~PCI_HEADER_MULTI;
+	unsigned header = p[T_HEADER] & (uint8_t)~PCI_HEADER_TYPE_MFD;
 	unsigned cfg_size = (unsigned)get(p, T_CFGLEN, 2);
 	if (header > BM_PCI_HEADER_BRIDGE || p[T_PIN] > 4 || get(p, 18, 2) != 0 ||
 	    (cfg_size != BM_PCI_CFG_SIZE && cfg_size != BM_PCI_CFG_EXTSIZE))
@@ -474,12 +474,13 @@ static bool msi_agrees(const uint8_t *t, const uint8_t *s)
 	if (!off)
 		return !n && !flags;
 	unsigned len = (flags & 1 ? 0x10 : 0xc) + (flags & 2 ? 8 : 0);
-	if (flags > 3 || off < PCI_HEADER_END || off % 4 || off + len > BM_PCI_CFG_SIZE || !n ||
-	    n > 32 || (n & (n - 1)))
+	if (flags > 3 || off < PCI_STD_HEADER_SIZEOF || off % 4 || off + len > BM_PCI_CFG_SIZE ||
+	    !n || n > 32 || (n & (n - 1)))
 		return false;
 	unsigned ctrl = (unsigned)get(s, off + 2, 2);
 	return s[off] == PCI_CAP_ID_MSI && (ctrl >> MSI_CTRL_MMC_SHIFT & 7) == pci_log2u(n) &&
-	       !(ctrl & MSI_CTRL_64) == !(flags & 1) && !(ctrl & MSI_CTRL_MASKABLE) == !(flags & 2);
+	       !(ctrl & PCI_MSI_FLAGS_64BIT) == !(flags & 1) &&
+	       !(ctrl & PCI_MSI_FLAGS_MASKBIT) == !(flags & 2);
 }
 
 static bool msix_agrees(const uint8_t *t, const uint8_t *s)
@@ -489,7 +490,7 @@ static bool msix_agrees(const uint8_t *t, const uint8_t *s)
 	uint64_t toff = get(t, T_MSIX + 8, 4), poff = get(t, T_MSIX + 12, 4);
 	if (!off)
 		return !n && !tbar && !pbar && !toff && !poff;
-	if (off < PCI_HEADER_END || off % 4 || off + 12 > BM_PCI_CFG_SIZE ||
+	if (off < PCI_STD_HEADER_SIZEOF || off % 4 || off + 12 > BM_PCI_CFG_SIZE ||
 	    tbar >= BM_PCI_NUM_BARS || pbar >= BM_PCI_NUM_BARS || toff % 8 || poff % 8)
 		return false;
 	return s[off] == PCI_CAP_ID_MSIX && (get(s, off + 2, 2) & 0x7ff) == n - 1 &&
@@ -502,10 +503,10 @@ static bool msix_agrees(const uint8_t *t, const uint8_t *s)
 static bool fixed_bits_agree(const uint8_t *t, const uint8_t *s, bool bridge)
 {
 	for (unsigned k = 0; k < BM_PCI_NUM_BARS; k++) {
-		unsigned type = t[T_BARS + 10 * k], lo = s[PCI_BAR0 + 4 * k];
-		unsigned mem = (type == BM_PCI_BAR_MEM64 ? PCI_BAR_MEM64_FLAG : 0) |
-		               (t[T_BARS + 10 * k + 1] ? PCI_BAR_PREF_FLAG : 0);
-		if ((type == BM_PCI_BAR_IO && (lo & 3) != PCI_BAR_IO_FLAG) ||
+		unsigned type = t[T_BARS + 10 * k], lo = s[PCI_BASE_ADDRESS_0 + 4 * k];
+		unsigned mem = (type == BM_PCI_BAR_MEM64 ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |
+		               (t[T_BARS + 10 * k + 1] ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
+		if ((type == BM_PCI_BAR_IO && (lo & 3) != PCI_BASE_ADDRESS_SPACE_IO) ||
 		    ((type == BM_PCI_BAR_MEM32 || type == BM_PCI_BAR_MEM64) && (lo & 0xf) != mem))
 			return false;
 	}
@@ -514,8 +515,9 @@ static bool fixed_bits_agree(const uint8_t *t, const uint8_t *s, bool bridge)
 	unsigned pref = w & WINDOWS_PREF_64 ? BRIDGE_PREF_64 : 0;
 	if (w > (WINDOWS_IO_32 | WINDOWS_PREF_64) || (w && !bridge))
 		return false;
-	if (bridge && ((s[PCI_IO_BASE] & 0xf) != io || (s[PCI_IO_LIMIT] & 0xf) != io ||
-	               (s[PCI_PREF_BASE] & 0xf) != pref || (s[PCI_PREF_LIMIT] & 0xf) != pref))
+	if (bridge &&
+	    ((s[PCI_IO_BASE] & 0xf) != io || (s[PCI_IO_LIMIT] & 0xf) != io ||
+	     (s[PCI_PREF_MEMORY_BASE] & 0xf) != pref || (s[PCI_PREF_MEMORY_LIMIT] & 0xf) != pref))
 		return false;
 	return msi_agrees(t, s) && msix_agrees(t, s);
 }
@@ -527,7 +529,7 @@ static int check_func_state(const struct blob *b, const struct func_rec *r, uint
 {
 	const uint8_t *t = b->p + r->topo, *s = b->p + r->state;
 	if (memcmp(s + PCI_VENDOR_ID, t + T_VENDOR, 4) != 0 || s[PCI_HEADER_TYPE] != t[T_HEADER] ||
-	    s[PCI_INT_PIN] != t[T_PIN] || !fixed_bits_agree(t, s, r->bridge))
+	    s[PCI_INTERRUPT_PIN] != t[T_PIN] || !fixed_bits_agree(t, s, r->bridge))
 		return -EBADMSG;
 	size_t at = r->cfg_size;
 	if (s[at] > 1 || (s[at] && t[T_PIN] == 0) || get(s, at + 1, 3) != 0)
@@ -541,7 +543,7 @@ static int check_func_state(const struct blob *b, const struct func_rec *r, uint
 	}
 	/* Only the mask bit of a vector's control word is writable; the rest reads as 0. */
 	for (unsigned v = 0; v < r->msix_nvec; v++, at += 16)
-		if (get(s, at + 4 * MSIX_VECTOR_CTRL, 4) & ~(uint64_t)MSIX_VECTOR_MASKED)
+		if (get(s, at + 4 * MSIX_VECTOR_CTRL, 4) & ~(uint64_t)PCI_MSIX_ENTRY_CTRL_MASKBIT)
 			return -EBADMSG;
 	for (size_t w = 0; w < pci_msix_pba_words(r->msix_nvec); w++, at += 8) {
 		unsigned first = (unsigned)(w * 64);
@@ -595,7 +597,8 @@ static void copy_in(bm_pci_func *f, const struct blob *b, const struct func_rec 
 	const uint8_t *s = b->p + r->state;
 	memcpy(f->cfg, s, f->cfg_size);
 	pci_cfg_mark(f, 0, f->cfg_size);
-	f->intx_level = s[f->cfg_size] != 0 && f->cfg[PCI_INT_PIN] >= 1 && f->cfg[PCI_INT_PIN] <= 4;
+	f->intx_level =
+	    s[f->cfg_size] != 0 && f->cfg[PCI_INTERRUPT_PIN] >= 1 && f->cfg[PCI_INTERRUPT_PIN] <= 4;
 	if (!f->msix.off)
 		return;
 	size_t at = f->cfg_size + 4 + 4 * PCI_NUM_SLOTS + (r->bridge ? 4 * NWINDOWS : 0);

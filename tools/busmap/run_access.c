@@ -4,15 +4,12 @@
  * device model, and configuration, memory and port accesses by every route a guest has.
  */
 #include "runner_internal.h"
+#include <busmap/pci_regs.h>
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CF8_PORT   0xcf8
-#define CFC_PORT   0xcfc
-#define CF8_ENABLE 0x80000000u
 
 /* ---- the BARs' device model ---- */
 
@@ -252,14 +249,12 @@ static int guest_access(struct runner *r, bool io, uint64_t addr, unsigned width
 
 static uint32_t cf8_address(const struct scn_access *a)
 {
-	return CF8_ENABLE | (uint32_t)a->bdf.bus << 16 | (uint32_t)a->bdf.dev << 11 |
-	       (uint32_t)a->bdf.fn << 8 | (a->reg & 0xfc);
+	return PCI_CONFIG_ADDRESS(a->bdf.bus, a->bdf.dev, a->bdf.fn, a->reg);
 }
 
 static uint64_t ecam_address(const struct runner *r, const struct scn_access *a)
 {
-	return r->hostdecl.ecam_base + ((uint64_t)a->bdf.bus << 20 | (uint64_t)a->bdf.dev << 15 |
-	                                (uint64_t)a->bdf.fn << 12 | a->reg);
+	return r->hostdecl.ecam_base + PCI_ECAM_OFFSET(a->bdf.bus, a->bdf.dev, a->bdf.fn, a->reg);
 }
 
 static int config_access(struct runner *r, const struct scn_access *a, uint64_t *v)
@@ -292,10 +287,10 @@ int run_access(struct runner *r, const struct scn_access *a)
 		break;
 	case SCN_VIA_CF8: {
 		uint64_t addr = cf8_address(a);
-		err = guest_access(r, true, CF8_PORT, 4, true, &addr, true);
+		err = guest_access(r, true, PCI_CONFIG_ADDRESS_PORT, 4, true, &addr, true);
 		if (!err)
-			err = guest_access(r, true, CFC_PORT + (a->reg & 3), a->width, a->write, &v,
-			                   true);
+			err = guest_access(r, true, PCI_CONFIG_DATA_PORT + (a->reg & 3), a->width,
+			                   a->write, &v, true);
 		break;
 	}
 	case SCN_VIA_ECAM:

@@ -4,6 +4,7 @@
  * thread, and the statements carried out in order.
  */
 #include "runner_internal.h"
+#include <busmap/pci_regs.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -172,16 +173,18 @@ static int run_place(struct runner *r, struct scn_bdf bdf, unsigned bar, uint64_
 	bool wide = bar != BM_PCI_ROM && info.type == BM_PCI_BAR_MEM64;
 	if (!wide && addr > UINT32_MAX)
 		return run_error(r, "a 32-bit BAR cannot hold 0x%" PRIx64, addr);
-	unsigned reg =
-	    bar == BM_PCI_ROM ? (bm_pci_func_is_bridge(d->func) ? 0x38 : 0x30) : 0x10 + 4 * bar;
-	uint32_t low = (uint32_t)addr | (bar == BM_PCI_ROM ? 1u : 0u);
+	unsigned reg = bar == BM_PCI_ROM
+	                   ? (bm_pci_func_is_bridge(d->func) ? PCI_ROM_ADDRESS1 : PCI_ROM_ADDRESS)
+	                   : PCI_BASE_ADDRESS(bar);
+	uint32_t low = (uint32_t)addr | (bar == BM_PCI_ROM ? PCI_ROM_ADDRESS_ENABLE : 0u);
 	if (write_cfg(r, d->func, reg, 4, low))
 		return -1;
 	if (wide && write_cfg(r, d->func, reg + 4, 4, (uint32_t)(addr >> 32)))
 		return -1;
 	uint32_t cmd = 0;
-	bm_pci_func_cfg_read(d->func, 0x04, 2, &cmd);
-	return write_cfg(r, d->func, 0x04, 2, cmd | (info.io ? 0x1u : 0x2u));
+	bm_pci_func_cfg_read(d->func, PCI_COMMAND, 2, &cmd);
+	return write_cfg(r, d->func, PCI_COMMAND, 2,
+	                 cmd | (info.io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY));
 }
 
 static void alloc_window(const struct scn_window *s, struct bm_pci_alloc_window *w)

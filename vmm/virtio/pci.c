@@ -6,6 +6,7 @@
  */
 #include "ioeventfd.h"
 #include "virtio.h"
+#include <busmap/pci_regs.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -68,7 +69,6 @@
 #define BAR_MODERN 4
 
 /* Vendor-specific capability (struct virtio_pci_cap) and its cfg_type values. */
-#define CAP_VNDR       0x09
 #define CAP_LEN        16
 #define CAP_NOTIFY_LEN 20
 #define CAP_PCICFG_LEN 20
@@ -82,8 +82,6 @@
 #define CFG_ISR        3
 #define CFG_DEVICE     4
 #define CFG_PCI        5
-
-#define MSIX_CTRL_ENABLE 0x8000
 
 /* Messages a guest can cause: this many, then one saying the rest are not shown. */
 #define LOG_LIMIT 8
@@ -141,7 +139,8 @@ static void kick(struct virtq *q)
 /* Takes busmap's writer lock: never called with the device lock held. */
 static bool msix_enabled(struct virtio_dev *vd)
 {
-	return bm_pci_func_cfg_get(vd->func, vd->msix_cap + 2, 2) & MSIX_CTRL_ENABLE;
+	return bm_pci_func_cfg_get(vd->func, vd->msix_cap + PCI_MSIX_FLAGS, 2) &
+	       PCI_MSIX_FLAGS_ENABLE;
 }
 
 /* ---- interrupts ---- */
@@ -771,7 +770,8 @@ static int add_vendor_cap(struct virtio_dev *vd, uint8_t type, uint8_t len, uint
 		memset(wmask + CAP_OFFSET, 0xff, 8);
 		memset(wmask + CAP_EXTRA, 0xff, 4);
 	}
-	struct bm_pci_cap_desc cap = {.id = CAP_VNDR, .data = data, .len = len, .wmask = wmask};
+	struct bm_pci_cap_desc cap = {
+	    .id = PCI_CAP_ID_VNDR, .data = data, .len = len, .wmask = wmask};
 	return bm_pci_func_add_cap(vd->func, &cap, at);
 }
 
