@@ -43,7 +43,7 @@ int bm_view_new_empty(struct bm_view **out)
 static int window_cmp(const void *x, const void *y)
 {
 	const struct bm_window *a = x, *b = y;
-	return a->a < b->a ? -1 : a->a > b->a;
+	return a->start < b->start ? -1 : a->start > b->start;
 }
 
 /* Sorts the dirty windows and joins those that overlap or touch. */
@@ -54,9 +54,9 @@ static size_t merge_windows(struct bm_window *w, size_t n)
 	bm_sort(w, n, sizeof(*w), window_cmp);
 	size_t out = 0;
 	for (size_t i = 1; i < n; i++) {
-		if (w[out].b == UINT64_MAX || w[i].a <= w[out].b + 1) {
-			if (w[i].b > w[out].b)
-				w[out].b = w[i].b;
+		if (w[out].last == UINT64_MAX || w[i].start <= w[out].last + 1) {
+			if (w[i].last > w[out].last)
+				w[out].last = w[i].last;
 		} else {
 			w[++out] = w[i];
 		}
@@ -93,9 +93,9 @@ static int conflict_cover(const struct bm_conflict_set *c, struct bm_window **ou
 		return -ENOMEM;
 	size_t k = 0;
 	for (size_t i = 0; i < c->n; i++) {
-		if (k && (w[k - 1].b == UINT64_MAX || c->v[i].start <= w[k - 1].b + 1)) {
-			if (c->v[i].last > w[k - 1].b)
-				w[k - 1].b = c->v[i].last;
+		if (k && (w[k - 1].last == UINT64_MAX || c->v[i].start <= w[k - 1].last + 1)) {
+			if (c->v[i].last > w[k - 1].last)
+				w[k - 1].last = c->v[i].last;
 		} else {
 			w[k++] = (struct bm_window){c->v[i].start, c->v[i].last};
 		}
@@ -113,13 +113,13 @@ struct cover {
 /* Is pos inside a conflict, and up to where does that answer hold? */
 static bool cover_at(struct cover *cv, uint64_t pos, uint64_t *until)
 {
-	while (cv->k < cv->n && cv->w[cv->k].b < pos)
+	while (cv->k < cv->n && cv->w[cv->k].last < pos)
 		cv->k++;
-	if (cv->k < cv->n && cv->w[cv->k].a <= pos) {
-		*until = cv->w[cv->k].b;
+	if (cv->k < cv->n && cv->w[cv->k].start <= pos) {
+		*until = cv->w[cv->k].last;
 		return true;
 	}
-	*until = cv->k < cv->n ? cv->w[cv->k].a - 1 : UINT64_MAX;
+	*until = cv->k < cv->n ? cv->w[cv->k].start - 1 : UINT64_MAX;
 	return false;
 }
 
@@ -333,12 +333,12 @@ static int render_dirty(struct space_commit *sc)
 		 * commit fails. */
 		w = space->dirty;
 		for (size_t i = 0; i < space->ndirty; i++)
-			widen(sc->idx, &w[i].a, &w[i].b);
+			widen(sc->idx, &w[i].start, &w[i].last);
 		n = space->ndirty = merge_windows(space->dirty, space->ndirty);
 	}
 	int err = 0;
 	for (size_t i = 0; !err && i < n; i++)
-		err = render_one(sc, w[i].a, w[i].b);
+		err = render_one(sc, w[i].start, w[i].last);
 	return err;
 }
 

@@ -195,8 +195,10 @@ struct bm_conflict_sink {
 	void *arg;
 };
 
+/* Addresses [start, last] of a space, inclusive like every range here: a window can end
+ * at 2^64 - 1. */
 struct bm_window {
-	uint64_t a, b;
+	uint64_t start, last;
 };
 
 struct bm_conflict_set {
@@ -221,7 +223,7 @@ struct bm_space {
 
 /* Records that whatever r shows (in every space that can see it) must be re-rendered. */
 void bm_mark_region(bm_region *r);
-void bm_mark_window(bm_space *space, uint64_t a, uint64_t b);
+void bm_mark_window(bm_space *space, uint64_t start, uint64_t last);
 void bm_mark_all(bm_system *sys);
 
 /* ---- render.c ---- */

@@ -16,7 +16,7 @@
 /* Past this many separate windows, one full render is cheaper than many small ones. */
 #define MAX_DIRTY_WINDOWS 256
 
-void bm_mark_window(bm_space *space, uint64_t a, uint64_t b)
+void bm_mark_window(bm_space *space, uint64_t start, uint64_t last)
 {
 	if (space->dirty_all)
 		return;
@@ -34,7 +34,7 @@ void bm_mark_window(bm_space *space, uint64_t a, uint64_t b)
 		space->dirty = v;
 		space->dirty_cap = cap;
 	}
-	space->dirty[space->ndirty++] = (struct bm_window){a, b};
+	space->dirty[space->ndirty++] = (struct bm_window){start, last};
 }
 
 void bm_mark_all(bm_system *sys)
