@@ -353,7 +353,7 @@ static unsigned bm_fit_shift(uint64_t first, uint64_t upper, unsigned order)
 static void bm_set_geometry(struct bm_node *n, enum bm_kind kind, uint64_t base, unsigned shift,
                             unsigned order)
 {
-	n->nbase = 0 - base;
+	n->minus_base = 0 - base;
 	n->span_last = shift + order == 64 ? UINT64_MAX : (UINT64_C(1) << (shift + order)) - 1;
 	n->shift = (uint8_t)shift;
 	n->order = (uint8_t)order;

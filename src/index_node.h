@@ -20,12 +20,12 @@
  * header and slots share a cache line: on a random access the node is one link of a chain
  * of dependent loads, and each line it spans can be one more miss. */
 struct bm_node {
-	uint64_t nbase;     /* 0 - first address of the block: addr + nbase is one add */
-	uint64_t span_last; /* block size - 1 (UINT64_MAX: the whole space) */
-	uint8_t shift;      /* log2 of the slot size; at most 63 */
-	uint8_t order;      /* log2 of the slot count */
-	uint8_t fine_shift; /* root only: shift of its pages' slots */
-	uintptr_t slot[];   /* then a struct bm_node_tail (bm_tail) */
+	uint64_t minus_base; /* 0 - the block's base: addr + minus_base is addr's offset */
+	uint64_t span_last;  /* block size - 1 (UINT64_MAX: the whole space) */
+	uint8_t shift;       /* log2 of the slot size; at most 63 */
+	uint8_t order;       /* log2 of the slot count */
+	uint8_t fine_shift;  /* root only: shift of its pages' slots */
+	uintptr_t slot[];    /* then a struct bm_node_tail (bm_tail) */
 };
 
 /* The rest of a node, after its slots: read by edits, and by lookups outside the block. */
@@ -59,7 +59,7 @@ static inline struct bm_node *bm_root(const struct bm_index *idx)
 
 static inline uint64_t bm_base(const struct bm_node *n)
 {
-	return 0 - n->nbase;
+	return 0 - n->minus_base;
 }
 
 static inline struct bm_range *bm_outside(const struct bm_node *n, uint64_t addr)
@@ -70,7 +70,7 @@ static inline struct bm_range *bm_outside(const struct bm_node *n, uint64_t addr
 static inline struct bm_range *bm_find_range(const struct bm_node *n, uint64_t addr)
 {
 	for (;;) {
-		uint64_t rel = addr + n->nbase;
+		uint64_t rel = addr + n->minus_base;
 
 		/* One unsigned comparison catches both sides of the block. */
 		if (rel > n->span_last)
@@ -89,7 +89,7 @@ static inline const struct bm_range *bm_index_lookup_inline(const struct bm_inde
                                                             uint64_t addr)
 {
 	const struct bm_node *root = bm_root(idx);
-	uint64_t rel = addr + root->nbase;
+	uint64_t rel = addr + root->minus_base;
 
 	if (rel > root->span_last)
 		return bm_outside(root, addr);

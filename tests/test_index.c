@@ -188,7 +188,7 @@ static struct span check_subtree(uintptr_t p, enum bm_kind kind, uint64_t lo, ui
 		/* A uniform page: one range, over the whole extent. */
 		const struct bm_range *r = (const struct bm_range *)n->slot[0];
 
-		assert_true(n->nbase == 0 && n->order == BM_PAGE_ORDER && !tail->below &&
+		assert_true(n->minus_base == 0 && n->order == BM_PAGE_ORDER && !tail->below &&
 		            !tail->above);
 		assert_int_equal(tail->count, 0);
 		for (size_t j = 0; j < (size_t)1 << n->order; j++)
