@@ -165,13 +165,13 @@ int bm_space_set_conflict_ops(bm_space *space, const struct bm_conflict_ops *ops
 	err = bm_doomed_reserve(sys, 1);
 	if (err) {
 		free(sink);
-		return bm_change_end_aside(sys, err);
+		return bm_change_end_no_regions(sys, err);
 	}
 	struct bm_conflict_sink *old = space->sink;
 	bm_rcu_publish(&space->sink, sink);
 	if (old)
 		bm_garbage_add(&sys->doomed->bag, old);
-	return bm_change_end_aside(sys, 0);
+	return bm_change_end_no_regions(sys, 0);
 }
 
 size_t bm_space_conflicts(bm_space *space, struct bm_conflict *out, size_t max)

@@ -134,9 +134,10 @@ int bm_change_end(bm_system *sys, int err);
 /* bm_change_end for a change that undo(arg) can take back: called when the change was the
  * outermost one and its publication failed. */
 int bm_change_end_undo(bm_system *sys, int err, void (*undo)(void *arg), void *arg);
-/* bm_change_end for a call that changes no region (listeners, conflict callbacks): a
- * publication of earlier changes that fails is not its failure. */
-int bm_change_end_aside(bm_system *sys, int err);
+/* bm_change_end for a call that changes no region (adding or removing a listener or a
+ * conflict callback): it returns err alone, because a publication of earlier changes that
+ * fails is not this call's failure (their windows stay dirty for the next commit). */
+int bm_change_end_no_regions(bm_system *sys, int err);
 bool bm_system_owned(bm_system *sys);
 /* Whether a publication would do anything: a dirty window, or destroyed regions to hand to
  * the reclaimer. Lets a commit that changed nothing skip it. */

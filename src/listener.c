@@ -88,7 +88,7 @@ int bm_listener_add(bm_space *space, bm_listener_fn fn, void *arg, bm_listener *
 		free(li);
 	}
 	bm_diff_release(&d);
-	return bm_change_end_aside(sys, err);
+	return bm_change_end_no_regions(sys, err);
 }
 
 int bm_listener_remove(bm_listener *l)
@@ -101,5 +101,5 @@ int bm_listener_remove(bm_listener *l)
 		return err;
 	bm_list_del(&l->link);
 	free(l);
-	return bm_change_end_aside(sys, 0);
+	return bm_change_end_no_regions(sys, 0);
 }

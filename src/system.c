@@ -165,7 +165,7 @@ int bm_change_end(bm_system *sys, int err)
 	return bm_change_end_undo(sys, err, NULL, NULL);
 }
 
-int bm_change_end_aside(bm_system *sys, int err)
+int bm_change_end_no_regions(bm_system *sys, int err)
 {
 	int perr = bm_change_end_undo(sys, 0, NULL, NULL);
 	(void)perr; /* not this call's failure: the windows stay dirty for the next commit */
