@@ -103,14 +103,14 @@ void bm_journal_release(struct bm_journal *j);
 /* ---- system.c ---- */
 
 struct bm_system {
-	pthread_mutex_t lock;    /* recursive: nested transactions and callbacks re-enter */
-	_Atomic uintptr_t owner; /* token of the thread holding the lock, 0 if none */
-	unsigned depth;          /* open transactions of the owner */
-	unsigned effects_levels; /* see bm_effects_levels (journal.h) */
-	bool notifying;          /* listeners or conflict callbacks are running */
-	uint64_t seq;            /* stamps adds and moves: newest wins among equal priorities */
-	uint64_t next_id;        /* numbers regions in creation order, for stable output order */
-	uint64_t generation;     /* of the newest view published in any space */
+	pthread_mutex_t lock;     /* recursive: nested transactions and callbacks re-enter */
+	_Atomic uintptr_t owner;  /* token of the thread holding the lock, 0 if none */
+	unsigned depth;           /* open transactions of the owner */
+	unsigned published_depth; /* see bm_published_depth (journal.h) */
+	bool notifying;           /* listeners or conflict callbacks are running */
+	uint64_t seq;             /* stamps adds and moves: newest wins among equal priorities */
+	uint64_t next_id;         /* numbers regions in creation order, for stable output order */
+	uint64_t generation;      /* of the newest view published in any space */
 	struct bm_link regions;
 	struct bm_link spaces;
 	struct bm_batch *doomed; /* destroyed regions and the like, freed after the next

@@ -118,12 +118,12 @@ unsigned bm_transaction_depth(const bm_system *sys)
 	return sys->depth;
 }
 
-unsigned bm_effects_levels(const bm_system *sys)
+unsigned bm_published_depth(const bm_system *sys)
 {
-	return sys->effects_levels;
+	return sys->published_depth;
 }
 
-void bm_set_effects_levels(bm_system *sys, unsigned levels)
+void bm_set_published_depth(bm_system *sys, unsigned levels)
 {
-	sys->effects_levels = levels;
+	sys->published_depth = levels;
 }

@@ -50,13 +50,15 @@ int bm_publish_held(bm_system *sys, unsigned levels);
 bool bm_lock_held(bm_system *sys);
 /* How many transactions the calling thread, which holds the lock, has open (1: one). */
 unsigned bm_transaction_depth(const bm_system *sys);
-/* How many of the open transactions, from the outermost, have published and are running
- * what follows their success (a layer's hooks): a change made there publishes on its own,
- * so its own events can follow it. Kept by the system, not the layer's object, because a
- * hook of one PCI host may write a function of another. Only the lock holder reads or
- * sets it; the setter puts back the value it found once its hooks have run. */
-unsigned bm_effects_levels(const bm_system *sys);
-void bm_set_effects_levels(bm_system *sys, unsigned levels);
+/* The published depth: how many of the open transactions, from the outermost, have
+ * already published and are now running what follows their success (a layer's hooks, the
+ * PCI layer's "effects"). A change made inside them counts these levels as its own and
+ * publishes at once, so that its own events can follow it. Kept by the system, not the
+ * layer's object, because a hook of one PCI host may write a function of another. Only the
+ * lock holder reads or sets it; the setter puts back the value it found once its hooks
+ * have run. */
+unsigned bm_published_depth(const bm_system *sys);
+void bm_set_published_depth(bm_system *sys, unsigned levels);
 
 /* The stamp of a region's newest add or move: among siblings of equal priority the higher
  * one wins. For a layer that saves placements and must put them back in the same order. */

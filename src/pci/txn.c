@@ -272,7 +272,7 @@ int pci_txn_end(bm_pci_host *h, struct pci_txn *t, int err)
 	 * others left pending publishes when it closes, and a failure there is not its. */
 	bool moved = bm_savepoint_changed(h->sys, &t->sp);
 	if (!err && !t->outer && moved)
-		err = bm_publish_held(h->sys, bm_effects_levels(h->sys) + 1);
+		err = bm_publish_held(h->sys, bm_published_depth(h->sys) + 1);
 	h->txn = t->outer;
 	if (err) {
 		for (struct pci_func_snap *s = t->saved; s; s = s->next) {
@@ -289,11 +289,11 @@ int pci_txn_end(bm_pci_host *h, struct pci_txn *t, int err)
 		/* Published (or nothing to), and nothing left to take back: a hook's write nested
 		 * here publishes its own change before its events, which it could not if this
 		 * level counted as someone else's open transaction. */
-		unsigned below = bm_effects_levels(h->sys);
+		unsigned below = bm_published_depth(h->sys);
 		if (t->level == below + 1)
-			bm_set_effects_levels(h->sys, t->level);
+			bm_set_published_depth(h->sys, t->level);
 		run_effects(h, t, moved);
-		bm_set_effects_levels(h->sys, below);
+		bm_set_published_depth(h->sys, below);
 		free_all(h, t);
 	}
 	/* After a rollback this publishes the windows it dirtied, which render as before; after
