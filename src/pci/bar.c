@@ -293,7 +293,7 @@ int bm_pci_bar_info(bm_pci_func *f, unsigned index, struct bm_pci_bar_info *out)
 {
 	if (!f || !out || index > BM_PCI_ROM)
 		return -EINVAL;
-	int err = pci_lock(f->host);
+	int err = pci_begin(f->host);
 	if (err)
 		return err;
 	const struct pci_bar *b = &f->bars[index];
@@ -308,6 +308,6 @@ int bm_pci_bar_info(bm_pci_func *f, unsigned index, struct bm_pci_bar_info *out)
 		out->mapped_addr = b->mapped ? b->mapped_addr : 0;
 		out->region = b->container;
 	}
-	pci_unlock(f->host);
+	pci_commit(f->host);
 	return b->size ? 0 : -ENOENT;
 }

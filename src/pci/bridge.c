@@ -186,9 +186,9 @@ int bm_pci_bridge_window(bm_pci_func *f, enum bm_pci_window_kind kind, struct bm
 {
 	if (!f || !out || !f->bridge || (unsigned)kind > BM_PCI_WINDOW_PREF)
 		return -EINVAL;
-	int err = pci_lock(f->host);
+	int err = pci_begin(f->host);
 	if (err)
 		return err;
 	*out = decode(f, kind);
-	return pci_unlock(f->host);
+	return pci_commit(f->host);
 }

@@ -82,11 +82,11 @@ int bm_pci_func_add_cap(bm_pci_func *f, const struct bm_pci_cap_desc *cap, unsig
 {
 	if (!f || !cap)
 		return -EINVAL;
-	int err = pci_lock(f->host);
+	int err = pci_begin(f->host);
 	if (err)
 		return err;
 	err = pci_cap_add(f, cap, offset);
-	int cerr = pci_unlock(f->host);
+	int cerr = pci_commit(f->host);
 	return err ? err : cerr;
 }
 
@@ -94,11 +94,11 @@ int bm_pci_func_add_ext_cap(bm_pci_func *f, const struct bm_pci_cap_desc *cap, u
 {
 	if (!f || !cap)
 		return -EINVAL;
-	int err = pci_lock(f->host);
+	int err = pci_begin(f->host);
 	if (err)
 		return err;
 	err = ext_cap_add(f, cap, offset);
-	int cerr = pci_unlock(f->host);
+	int cerr = pci_commit(f->host);
 	return err ? err : cerr;
 }
 
@@ -134,9 +134,9 @@ unsigned bm_pci_func_find_cap(bm_pci_func *f, uint16_t id, bool ext)
 {
 	if (!f)
 		return 0;
-	int locked = pci_lock(f->host) == 0;
+	int locked = pci_begin(f->host) == 0;
 	unsigned off = ext ? find_ext(f, id) : find_legacy(f, id);
 	if (locked)
-		pci_unlock(f->host);
+		pci_commit(f->host);
 	return off;
 }

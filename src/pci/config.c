@@ -13,12 +13,12 @@
  */
 #include "pci_internal.h"
 
-int pci_lock(bm_pci_host *h)
+int pci_begin(bm_pci_host *h)
 {
 	return bm_begin(h->sys);
 }
 
-int pci_unlock(bm_pci_host *h)
+int pci_commit(bm_pci_host *h)
 {
 	pci_cfg_publish(h);
 	return bm_commit(h->sys);
@@ -239,11 +239,11 @@ int bm_pci_func_cfg_read(bm_pci_func *f, unsigned reg, unsigned size, uint32_t *
 {
 	if (!f || !value || !valid_size(size))
 		return -EINVAL;
-	int err = pci_lock(f->host);
+	int err = pci_begin(f->host);
 	if (err)
 		return err;
 	*value = pci_func_read(f, reg, size);
-	return pci_unlock(f->host);
+	return pci_commit(f->host);
 }
 
 int bm_pci_func_cfg_write(bm_pci_func *f, unsigned reg, unsigned size, uint32_t value)
@@ -264,10 +264,10 @@ uint32_t bm_pci_func_cfg_get(bm_pci_func *f, unsigned reg, unsigned size)
 {
 	if (!f)
 		return UINT32_MAX;
-	int locked = pci_lock(f->host) == 0;
+	int locked = pci_begin(f->host) == 0;
 	uint32_t v = pci_cfg_get(f, reg, size > 4 ? 4 : size);
 	if (locked)
-		pci_unlock(f->host);
+		pci_commit(f->host);
 	return v;
 }
 
@@ -275,10 +275,10 @@ void bm_pci_func_cfg_set(bm_pci_func *f, unsigned reg, unsigned size, uint32_t v
 {
 	if (!f)
 		return;
-	int locked = pci_lock(f->host) == 0;
+	int locked = pci_begin(f->host) == 0;
 	pci_cfg_set(f, reg, size, value);
 	if (locked)
-		pci_unlock(f->host);
+		pci_commit(f->host);
 	else if (bm_lock_held(f->host->sys))
 		pci_cfg_publish(f->host); /* a listener: its caller holds the lock */
 }
@@ -288,9 +288,9 @@ void bm_pci_func_cfg_set_masks(bm_pci_func *f, unsigned reg, unsigned size, uint
 {
 	if (!f)
 		return;
-	int locked = pci_lock(f->host) == 0;
+	int locked = pci_begin(f->host) == 0;
 	pci_cfg_set_wmask(f, reg, size, wmask);
 	pci_cfg_set_w1c(f, reg, size, w1cmask);
 	if (locked)
-		pci_unlock(f->host);
+		pci_commit(f->host);
 }

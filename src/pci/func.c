@@ -180,7 +180,7 @@ int bm_pci_func_new(bm_pci_bus *bus, unsigned dev, unsigned fn, const struct bm_
 	if (!bus || !d || !out)
 		return -EINVAL;
 	bm_pci_host *h = bus->host;
-	int err = pci_lock(h);
+	int err = pci_begin(h);
 	if (err)
 		return err;
 	bm_pci_func *f = NULL;
@@ -200,7 +200,7 @@ int bm_pci_func_new(bm_pci_bus *bus, unsigned dev, unsigned fn, const struct bm_
 		pci_slot_update_multi(bus, dev);
 		*out = f;
 	}
-	int cerr = pci_unlock(h);
+	int cerr = pci_commit(h);
 	return err ? err : cerr;
 }
 
@@ -208,11 +208,11 @@ int bm_pci_func_new(bm_pci_bus *bus, unsigned dev, unsigned fn, const struct bm_
 int pci_func_unplug(bm_pci_func *f)
 {
 	bm_pci_host *h = f->host;
-	int err = pci_lock(h);
+	int err = pci_begin(h);
 	if (err)
 		return err;
 	func_detach(f, true);
-	err = pci_unlock(h);
+	err = pci_commit(h);
 	/* Dispatches that found f's regions before they left may still run in them. */
 	bm_synchronize(h->sys);
 	func_release(f);
@@ -325,10 +325,10 @@ bm_pci_func *bm_pci_func_next(bm_pci_host *h, bm_pci_func *prev)
 {
 	if (!h)
 		return NULL;
-	int locked = pci_lock(h) == 0;
+	int locked = pci_begin(h) == 0;
 	bm_pci_func *n = next_locked(h, prev);
 	if (locked)
-		pci_unlock(h);
+		pci_commit(h);
 	return n;
 }
 
@@ -336,9 +336,9 @@ bm_pci_func *bm_pci_func_find(bm_pci_host *h, unsigned bus, unsigned dev, unsign
 {
 	if (!h || bus > 255 || dev > 31 || fn > 7)
 		return NULL;
-	int locked = pci_lock(h) == 0;
+	int locked = pci_begin(h) == 0;
 	bm_pci_func *f = pci_route(h, bus, dev, fn);
 	if (locked)
-		pci_unlock(h);
+		pci_commit(h);
 	return f;
 }

@@ -100,13 +100,13 @@ int bm_pci_cfg_read(bm_pci_host *h, unsigned bus, unsigned dev, unsigned fn, uns
 	if (!h || !value || !valid_size(size) || bus > 255 || dev > 31 || fn > 7)
 		return -EINVAL;
 	*value = ones(size);
-	int err = pci_lock(h);
+	int err = pci_begin(h);
 	if (err)
 		return err;
 	bm_pci_func *f = pci_route(h, bus, dev, fn);
 	if (f)
 		*value = pci_func_read(f, reg, size);
-	err = pci_unlock(h);
+	err = pci_commit(h);
 	return f ? err : -ENODEV;
 }
 
@@ -158,12 +158,12 @@ int bm_pci_host_set_map_observer(bm_pci_host *h, bm_pci_map_fn fn, void *arg)
 {
 	if (!h)
 		return -EINVAL;
-	int err = pci_lock(h);
+	int err = pci_begin(h);
 	if (err)
 		return err;
 	h->observer = fn;
 	h->observer_arg = fn ? arg : NULL;
-	return pci_unlock(h);
+	return pci_commit(h);
 }
 
 /* ---- CF8/CFC ---- */
@@ -397,13 +397,13 @@ int bm_pci_host_free(bm_pci_host *h)
 	int err = bm_synchronize(h->sys);
 	if (err)
 		return err;
-	err = pci_lock(h);
+	err = pci_begin(h);
 	if (err)
 		return err;
 	pci_bus_detach_funcs(&h->root);
 	host_detach_regions(h);
 	h->sys->pci_hosts--;
-	pci_unlock(h);
+	pci_commit(h);
 	/* Dispatches that found a CF8/ECAM/BAR region before it left may still run in it. */
 	bm_synchronize(h->sys);
 	pci_bus_release_funcs(&h->root);

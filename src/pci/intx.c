@@ -44,7 +44,7 @@ int bm_pci_intx_set(bm_pci_func *f, bool level)
 {
 	if (!f)
 		return -EINVAL;
-	int err = pci_lock(f->host);
+	int err = pci_begin(f->host);
 	if (err)
 		return err;
 	uint8_t pin = f->cfg[PCI_INTERRUPT_PIN];
@@ -53,6 +53,6 @@ int bm_pci_intx_set(bm_pci_func *f, bool level)
 		f->intx_level = level;
 		pci_intx_update(f);
 	}
-	err = pci_unlock(f->host);
+	err = pci_commit(f->host);
 	return has_pin ? err : -EINVAL;
 }

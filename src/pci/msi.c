@@ -57,7 +57,7 @@ int bm_pci_func_add_msi(bm_pci_func *f, unsigned nvectors, bool addr64, bool mas
 		put(wmask, base_mask, 4, vector_bits(nvectors));
 	struct bm_pci_cap_desc c = {
 	    .id = PCI_CAP_ID_MSI, .data = data, .len = cap_len(&m), .wmask = wmask};
-	int err = pci_lock(f->host);
+	int err = pci_begin(f->host);
 	if (err)
 		return err;
 	if (f->msi.off)
@@ -69,7 +69,7 @@ int bm_pci_func_add_msi(bm_pci_func *f, unsigned nvectors, bool addr64, bool mas
 		if (offset)
 			*offset = m.off;
 	}
-	int cerr = pci_unlock(f->host);
+	int cerr = pci_commit(f->host);
 	return err ? err : cerr;
 }
 
@@ -143,7 +143,7 @@ int bm_pci_msi_notify(bm_pci_func *f, unsigned vector)
 {
 	if (!f)
 		return -EINVAL;
-	int err = pci_lock(f->host);
+	int err = pci_begin(f->host);
 	if (err)
 		return err;
 	int ret;
@@ -155,6 +155,6 @@ int bm_pci_msi_notify(bm_pci_func *f, unsigned vector)
 		ret = -ENOTCONN;
 	else
 		ret = f->msix.off || f->msi.off ? -EINVAL : -ENOTCONN;
-	err = pci_unlock(f->host);
+	err = pci_commit(f->host);
 	return err ? err : ret;
 }

@@ -93,10 +93,10 @@ static int table_read(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, 
 	(void)vcpu;
 	(void)size;
 	bm_pci_func *f = opaque;
-	int locked = pci_lock(f->host) == 0;
+	int locked = pci_begin(f->host) == 0;
 	*value = f->msix.table[off / 4];
 	if (locked)
-		pci_unlock(f->host);
+		pci_commit(f->host);
 	return 0;
 }
 
@@ -105,7 +105,7 @@ static int table_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size,
 	(void)vcpu;
 	(void)size;
 	bm_pci_func *f = opaque;
-	int locked = pci_lock(f->host) == 0;
+	int locked = pci_begin(f->host) == 0;
 	unsigned v = (unsigned)(off / PCI_MSIX_ENTRY_SIZE),
 	         dw = (unsigned)(off / 4 % MSIX_ENTRY_DWORDS);
 	if (dw == MSIX_VECTOR_CTRL)
@@ -114,7 +114,7 @@ static int table_write(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size,
 	if (dw == MSIX_VECTOR_CTRL)
 		flush(f, v);
 	if (locked)
-		pci_unlock(f->host);
+		pci_commit(f->host);
 	return 0;
 }
 
@@ -123,10 +123,10 @@ static int pba_read(void *opaque, bm_vcpu *vcpu, uint64_t off, unsigned size, ui
 	(void)vcpu;
 	(void)size;
 	bm_pci_func *f = opaque;
-	int locked = pci_lock(f->host) == 0;
+	int locked = pci_begin(f->host) == 0;
 	*value = (uint32_t)(f->msix.pba[off / 8] >> (8 * (off & 4)));
 	if (locked)
-		pci_unlock(f->host);
+		pci_commit(f->host);
 	return 0;
 }
 
@@ -217,7 +217,7 @@ int bm_pci_func_add_msix(bm_pci_func *f, unsigned nvectors, unsigned table_bar,
 {
 	if (!f)
 		return -EINVAL;
-	int err = pci_lock(f->host);
+	int err = pci_begin(f->host);
 	if (err)
 		return err;
 	if (f->msix.table)
@@ -235,6 +235,6 @@ int bm_pci_func_add_msix(bm_pci_func *f, unsigned nvectors, unsigned table_bar,
 	}
 	if (!err && offset)
 		*offset = f->msix.off;
-	int cerr = pci_unlock(f->host);
+	int cerr = pci_commit(f->host);
 	return err ? err : cerr;
 }

@@ -118,9 +118,13 @@ struct bm_pci_host {
 	bm_pci_func *dirty;            /* functions whose registers changed since published */
 };
 
-/* Locking: every public entry takes the writer lock through a transaction. */
-int pci_lock(bm_pci_host *h);
-int pci_unlock(bm_pci_host *h);
+/* Every public entry works inside a core transaction of the host's system: pci_begin is
+ * bm_begin, and fails like it (-EDEADLK from a listener or conflict callback, with nothing
+ * to end). pci_commit brings the lock-free readers' copies of changed registers up to date,
+ * then is bm_commit: it returns a failed publication of the region changes (-ENOMEM), which
+ * leaves them pending for the next commit. */
+int pci_begin(bm_pci_host *h);
+int pci_commit(bm_pci_host *h);
 
 /*
  * txn.c: all-or-nothing changes of PCI state. A guest configuration write, or a restore of
@@ -136,7 +140,7 @@ int pci_unlock(bm_pci_host *h);
  *           err = ...change f's registers, then pci_bars_update(f), ...;
  *   return pci_txn_end(h, &t, err);            commit, or restore and roll back
  *
- * pci_txn_begin: takes the writer lock (pci_lock) and opens a savepoint; 0, or the lock's
+ * pci_txn_begin: takes the writer lock (pci_begin) and opens a savepoint; 0, or the lock's
  *   error (-EDEADLK from a listener or conflict callback) with nothing to end.
  * pci_func_save: snapshots f's register bytes (not its masks, which no guest write
  *   changes), BAR decode state (mapped, address) and INTx state, and, when the transaction

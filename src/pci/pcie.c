@@ -120,7 +120,7 @@ int bm_pci_func_add_pcie(bm_pci_func *f, enum bm_pcie_type type, unsigned *offse
 	fill_port(d, wm, w1c, type);
 	struct bm_pci_cap_desc c = {
 	    .id = PCI_CAP_ID_EXP, .data = d, .len = PCIE_CAP_LEN, .wmask = wm, .w1cmask = w1c};
-	int err = pci_lock(f->host);
+	int err = pci_begin(f->host);
 	if (err)
 		return err;
 	unsigned off = 0;
@@ -130,6 +130,6 @@ int bm_pci_func_add_pcie(bm_pci_func *f, enum bm_pcie_type type, unsigned *offse
 		err = pci_cap_add(f, &c, &off);
 	if (!err && offset)
 		*offset = off;
-	int cerr = pci_unlock(f->host);
+	int cerr = pci_commit(f->host);
 	return err ? err : cerr;
 }

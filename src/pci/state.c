@@ -336,13 +336,13 @@ int bm_pci_host_save(bm_pci_host *h, void *buf, size_t cap, size_t *len)
 {
 	if (!h || !len || (!buf && cap))
 		return -EINVAL;
-	int err = pci_lock(h);
+	int err = pci_begin(h);
 	if (err)
 		return err;
 	err = save_locked(h, buf, cap, len);
 	/* Nothing changed here: a failing publication of someone else's pending change is
 	 * theirs to report. */
-	pci_unlock(h);
+	pci_commit(h);
 	return err;
 }
 

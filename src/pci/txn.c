@@ -50,7 +50,7 @@ struct pci_write {
 
 int pci_txn_begin(bm_pci_host *h, struct pci_txn *t)
 {
-	int err = pci_lock(h);
+	int err = pci_begin(h);
 	if (err)
 		return err;
 	*t = (struct pci_txn){.outer = h->txn, .level = bm_transaction_depth(h->sys)};
@@ -59,7 +59,7 @@ int pci_txn_begin(bm_pci_host *h, struct pci_txn *t)
 	/* Cannot fail: the lock is held inside a transaction. */
 	err = bm_savepoint_open(h->sys, &t->sp);
 	if (err) {
-		pci_unlock(h);
+		pci_commit(h);
 		return err;
 	}
 	h->txn = t;
@@ -299,6 +299,6 @@ int pci_txn_end(bm_pci_host *h, struct pci_txn *t, int err)
 	/* After a rollback this publishes the windows it dirtied, which render as before; after
 	 * success, what the hooks changed. Neither is this call's change: a failure leaves them
 	 * pending for the next commit. */
-	pci_unlock(h);
+	pci_commit(h);
 	return err;
 }
