@@ -124,9 +124,4 @@ void alloc_make_absolute(struct bm_pci_alloc_plan *p);
 /* program.c */
 int alloc_program(struct bm_pci_alloc_plan *p);
 
-/* hostside.c: what the public PCI interface does not offer. */
-int alloc_host_lock(bm_pci_host *h);
-int alloc_host_unlock(bm_pci_host *h);
-bool alloc_host_decodes_zero(bm_pci_host *h);
-
 #endif

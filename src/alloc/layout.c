@@ -197,7 +197,7 @@ static int init_window(struct bm_pci_alloc_plan *p, struct gaps *g,
                        const struct bm_pci_alloc_window *w, uint64_t max_last)
 {
 	uint64_t start = w->base;
-	if (start == 0 && !alloc_host_decodes_zero(p->host))
+	if (start == 0 && !bm_pci_host_decodes_zero(p->host))
 		start = 1;
 	return gaps_init(g, start, w->limit < max_last ? w->limit : max_last, alloc_is_bhyve(p));
 }

@@ -119,13 +119,14 @@ int bm_pci_alloc_plan_new(bm_pci_host *host, const struct bm_pci_alloc_config *c
 		return -ENOMEM;
 	p->host = host;
 	p->cfg = *cfg;
-	err = alloc_host_lock(host);
+	/* One transaction for the whole plan: it is taken from one consistent state. */
+	err = bm_begin(bm_pci_host_system(host));
 	if (err) {
 		free(p);
 		return err;
 	}
 	err = plan_locked(p);
-	int uerr = alloc_host_unlock(host);
+	int uerr = bm_commit(bm_pci_host_system(host));
 	if (!err)
 		err = uerr;
 	if (err) {
@@ -171,11 +172,12 @@ int bm_pci_alloc_plan_program(bm_pci_alloc_plan *p)
 {
 	if (!p)
 		return -EINVAL;
-	int err = alloc_host_lock(p->host);
+	/* One transaction for the whole run: it publishes once. */
+	int err = bm_begin(bm_pci_host_system(p->host));
 	if (err)
 		return err;
 	err = alloc_program(p);
-	int uerr = alloc_host_unlock(p->host);
+	int uerr = bm_commit(bm_pci_host_system(p->host));
 	return err ? err : uerr;
 }
 
