@@ -138,6 +138,8 @@ int bm_change_end_undo(bm_system *sys, int err, void (*undo)(void *arg), void *a
  * conflict callback): it returns err alone, because a publication of earlier changes that
  * fails is not this call's failure (their windows stay dirty for the next commit). */
 int bm_change_end_no_regions(bm_system *sys, int err);
+/* Whether the calling thread holds the writer lock (a listener does, without being able
+ * to open a transaction). */
 bool bm_system_owned(bm_system *sys);
 /* Whether a publication would do anything: a dirty window, or destroyed regions to hand to
  * the reclaimer. Lets a commit that changed nothing skip it. */

@@ -108,11 +108,6 @@ int bm_publish_held(bm_system *sys, unsigned levels)
 	return sys->depth <= levels && bm_publish_due(sys) ? bm_publish(sys) : 0;
 }
 
-bool bm_lock_held(bm_system *sys)
-{
-	return bm_system_owned(sys);
-}
-
 unsigned bm_transaction_depth(const bm_system *sys)
 {
 	return sys->depth;

@@ -45,9 +45,6 @@ void bm_savepoint_rollback(bm_system *sys, const struct bm_savepoint *sp);
  * would bring back regions destroyed since, which the publication handed to the
  * reclaimer. */
 int bm_publish_held(bm_system *sys, unsigned levels);
-/* Whether the calling thread holds the writer lock (a listener does, without being able
- * to open a transaction). */
-bool bm_lock_held(bm_system *sys);
 /* How many transactions the calling thread, which holds the lock, has open (1: one). */
 unsigned bm_transaction_depth(const bm_system *sys);
 /* The published depth: how many of the open transactions, from the outermost, have

@@ -11,6 +11,7 @@
  * succeeded, what cannot be taken back: map events, the INTx line, MSI and MSI-X messages
  * that unmasking releases, the device's hook.
  */
+#include "../internal.h"
 #include "pci_internal.h"
 
 int pci_begin(bm_pci_host *h)
@@ -279,7 +280,7 @@ void bm_pci_func_cfg_set(bm_pci_func *f, unsigned reg, unsigned size, uint32_t v
 	pci_cfg_set(f, reg, size, value);
 	if (locked)
 		pci_commit(f->host);
-	else if (bm_lock_held(f->host->sys))
+	else if (bm_system_owned(f->host->sys))
 		pci_cfg_publish(f->host); /* a listener: its caller holds the lock */
 }
 
