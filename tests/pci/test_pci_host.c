@@ -303,16 +303,21 @@ static void test_host_config_checks(void **state)
 	assert_int_equal(bm_system_free(sys), 0);
 }
 
+/* Function 00:03.0, IDs 1234:5678, with one memory BAR 0. */
+static void add_one_bar_func(struct pt *t, enum bm_pci_bar_type type, uint64_t size)
+{
+	struct bm_pci_func_desc d = {
+	    .vendor_id = 0x1234, .device_id = 0x5678, .bars = {[0] = {.type = type, .size = size}}};
+	pt_add(t, NULL, 3, 0, &d);
+}
+
 /* What a device model or guest-side code writes with the public names: the encodings match
  * the hand-made ones above, and sizing, placing and enabling a BAR through them works. */
 static void test_public_register_names(void **state)
 {
 	(void)state;
 	struct pt *t = pt_new();
-	struct bm_pci_func_desc d = {.vendor_id = 0x1234,
-	                             .device_id = 0x5678,
-	                             .bars = {[0] = {.type = BM_PCI_BAR_MEM64, .size = 0x4000}}};
-	pt_add(t, NULL, 3, 0, &d);
+	add_one_bar_func(t, BM_PCI_BAR_MEM64, 0x4000);
 	assert_int_equal(PCI_CONFIG_ADDRESS(1, 2, 3, 0x47),
 	                 0x80000000u | 1 << 16 | 2 << 11 | 3 << 8 | 0x44);
 	assert_int_equal(ECAM_BASE + PCI_ECAM_OFFSET(1, 2, 3, 0x47), ecam_addr(1, 2, 3, 0x47));
@@ -342,10 +347,7 @@ static void test_system_free_with_live_host(void **state)
 {
 	(void)state;
 	struct pt *t = pt_new();
-	struct bm_pci_func_desc d = {.vendor_id = 0x1234,
-	                             .device_id = 0x5678,
-	                             .bars = {[0] = {.type = BM_PCI_BAR_MEM32, .size = 0x1000}}};
-	pt_add(t, NULL, 3, 0, &d);
+	add_one_bar_func(t, BM_PCI_BAR_MEM32, 0x1000);
 	assert_int_equal(bm_vcpu_free(t->vcpu), 0);
 	assert_int_equal(bm_system_free(t->sys), -EBUSY);
 	uint32_t v = 0;
