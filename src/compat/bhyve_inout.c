@@ -157,9 +157,10 @@ static int port_whole(const struct port_access *a, uint64_t last, unsigned again
 	if (!raw)
 		return -1;
 	uint64_t port = (uint64_t)a->port;
-	int ret = a->in ? bm_read(raw, a->b->io.space, port, (unsigned)a->bytes, &value)
-	                : bm_write(raw, a->b->io.space, port, (unsigned)a->bytes, *a->eax);
-	if (ret < 0)
+	bm_access_result ret =
+	    a->in ? bm_read(raw, a->b->io.space, port, (unsigned)a->bytes, &value)
+	          : bm_write(raw, a->b->io.space, port, (unsigned)a->bytes, *a->eax);
+	if (bm_failed(ret))
 		return -1;
 	if ((ret & BM_ACCESS_UNASSIGNED) && again && (uint64_t)a->bytes - 1 <= last - port) {
 		bm_bhyve_catch_up(a->b);

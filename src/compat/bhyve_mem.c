@@ -105,9 +105,10 @@ static int mem_whole(bm_bhyve *b, int dir, struct vcpu *vcpu, uint64_t gpa, uint
 	if (!raw)
 		return ENOMEM;
 	uint64_t value;
-	int ret = dir == MEM_F_READ ? bm_read(raw, b->mem.space, gpa, (unsigned)size, &value)
-	                            : bm_write(raw, b->mem.space, gpa, (unsigned)size, *val);
-	if (ret < 0)
+	bm_access_result ret = dir == MEM_F_READ
+	                           ? bm_read(raw, b->mem.space, gpa, (unsigned)size, &value)
+	                           : bm_write(raw, b->mem.space, gpa, (unsigned)size, *val);
+	if (bm_failed(ret))
 		return -ret; /* the caller's value is left alone */
 	if ((ret & BM_ACCESS_UNASSIGNED) && again && (uint64_t)size - 1 <= last - gpa) {
 		bm_bhyve_catch_up(b);
