@@ -138,6 +138,29 @@
 #define PCI_MSIX_ENTRY_VECTOR_CTRL  12
 #define PCI_MSIX_ENTRY_CTRL_MASKBIT 0x1
 
+/* PCI Express capability, offsets from its start (registers this library emulates). */
+#define PCI_EXP_FLAGS   0x02 /* 16 bits: version, device/port type, slot implemented */
+#define PCI_EXP_DEVCAP  0x04
+#define PCI_EXP_DEVCTL  0x08
+#define PCI_EXP_DEVSTA  0x0a
+#define PCI_EXP_LNKCAP  0x0c
+#define PCI_EXP_LNKCTL  0x10
+#define PCI_EXP_LNKSTA  0x12
+#define PCI_EXP_SLTCAP  0x14
+#define PCI_EXP_SLTCTL  0x18
+#define PCI_EXP_SLTSTA  0x1a
+#define PCI_EXP_RTCTL   0x1c
+#define PCI_EXP_RTSTA   0x20
+#define PCI_EXP_DEVCTL2 0x28
+#define PCI_EXP_LNKCAP2 0x2c
+#define PCI_EXP_LNKCTL2 0x30
+
+/* ---- Class codes, 24 bits (base class, sub-class, programming interface), as a
+ * function description's class_code takes them ---- */
+#define PCI_CLASS_CODE_HOST_BRIDGE 0x060000
+#define PCI_CLASS_CODE_ISA_BRIDGE  0x060100
+#define PCI_CLASS_CODE_PCI_BRIDGE  0x060400
+
 /* ---- Reaching a function's registers ---- */
 /* x86 configuration mechanism #1: write the address dword to CF8, then access CFC + (reg & 3). */
 #define PCI_CONFIG_ADDRESS_PORT 0xcf8

@@ -7,21 +7,6 @@
 #include "pci_internal.h"
 
 #define PCIE_CAP_LEN  0x3c
-#define PCIE_FLAGS    0x02
-#define PCIE_DEVCAP   0x04
-#define PCIE_DEVCTL   0x08
-#define PCIE_DEVSTA   0x0a
-#define PCIE_LINKCAP  0x0c
-#define PCIE_LINKCTL  0x10
-#define PCIE_LINKSTA  0x12
-#define PCIE_SLOTCAP  0x14
-#define PCIE_SLOTCTL  0x18
-#define PCIE_SLOTSTA  0x1a
-#define PCIE_ROOTCTL  0x1c
-#define PCIE_ROOTSTA  0x20
-#define PCIE_DEVCTL2  0x28
-#define PCIE_LINKCAP2 0x2c
-#define PCIE_LINKCTL2 0x30
 
 #define FLAGS_VERSION2      0x0002
 #define FLAGS_SLOT          0x0100
@@ -71,40 +56,40 @@ static void put(uint8_t *b, unsigned at, unsigned size, uint32_t v)
 
 static void fill_device(uint8_t *d, uint8_t *wm, uint8_t *w1c, enum bm_pcie_type t)
 {
-	put(d, PCIE_FLAGS, 2, FLAGS_VERSION2 | (uint32_t)t << 4 | (has_slot(t) ? FLAGS_SLOT : 0));
-	put(d, PCIE_DEVCAP, 4, DEVCAP_RBER);
-	put(d, PCIE_DEVCTL, 2, DEVCTL_DEFAULT);
-	put(wm, PCIE_DEVCTL, 2, DEVCTL_WMASK);
-	put(w1c, PCIE_DEVSTA, 2, DEVSTA_W1C);
-	put(wm, PCIE_DEVCTL2, 2, DEVCTL2_WMASK);
+	put(d, PCI_EXP_FLAGS, 2, FLAGS_VERSION2 | (uint32_t)t << 4 | (has_slot(t) ? FLAGS_SLOT : 0));
+	put(d, PCI_EXP_DEVCAP, 4, DEVCAP_RBER);
+	put(d, PCI_EXP_DEVCTL, 2, DEVCTL_DEFAULT);
+	put(wm, PCI_EXP_DEVCTL, 2, DEVCTL_WMASK);
+	put(w1c, PCI_EXP_DEVSTA, 2, DEVSTA_W1C);
+	put(wm, PCI_EXP_DEVCTL2, 2, DEVCTL2_WMASK);
 }
 
 static void fill_link(uint8_t *d, uint8_t *wm, uint8_t *w1c, enum bm_pcie_type t)
 {
 	bool port = is_port(t);
-	put(d, PCIE_LINKCAP, 4, LINK_2_5GT_X1 | (port ? LINKCAP_DLL_ACTIVE : 0));
-	put(d, PCIE_LINKSTA, 2, LINK_2_5GT_X1 | (port ? LINKSTA_DLL_ACTIVE : 0));
+	put(d, PCI_EXP_LNKCAP, 4, LINK_2_5GT_X1 | (port ? LINKCAP_DLL_ACTIVE : 0));
+	put(d, PCI_EXP_LNKSTA, 2, LINK_2_5GT_X1 | (port ? LINKSTA_DLL_ACTIVE : 0));
 	uint32_t lwm = port ? LINKCTL_PORT_WMASK : LINKCTL_EP_WMASK;
 	if (t == BM_PCIE_ROOT_PORT)
 		lwm |= LINKCTL_RCB;
-	put(wm, PCIE_LINKCTL, 2, lwm);
+	put(wm, PCI_EXP_LNKCTL, 2, lwm);
 	if (port)
-		put(w1c, PCIE_LINKSTA, 2, LINKSTA_BW_W1C);
-	put(d, PCIE_LINKCAP2, 4, LINKCAP2_2_5GT);
-	put(d, PCIE_LINKCTL2, 2, LINKCTL2_TARGET_2_5);
-	put(wm, PCIE_LINKCTL2, 2, LINKCTL2_WMASK);
+		put(w1c, PCI_EXP_LNKSTA, 2, LINKSTA_BW_W1C);
+	put(d, PCI_EXP_LNKCAP2, 4, LINKCAP2_2_5GT);
+	put(d, PCI_EXP_LNKCTL2, 2, LINKCTL2_TARGET_2_5);
+	put(wm, PCI_EXP_LNKCTL2, 2, LINKCTL2_WMASK);
 }
 
 static void fill_port(uint8_t *d, uint8_t *wm, uint8_t *w1c, enum bm_pcie_type t)
 {
 	if (has_slot(t)) {
-		put(wm, PCIE_SLOTCTL, 2, SLOTCTL_WMASK);
-		put(d, PCIE_SLOTSTA, 2, SLOTSTA_PRESENT);
-		put(w1c, PCIE_SLOTSTA, 2, SLOTSTA_W1C);
+		put(wm, PCI_EXP_SLTCTL, 2, SLOTCTL_WMASK);
+		put(d, PCI_EXP_SLTSTA, 2, SLOTSTA_PRESENT);
+		put(w1c, PCI_EXP_SLTSTA, 2, SLOTSTA_W1C);
 	}
 	if (t == BM_PCIE_ROOT_PORT) {
-		put(wm, PCIE_ROOTCTL, 2, ROOTCTL_WMASK);
-		put(w1c, PCIE_ROOTSTA, 4, ROOTSTA_PME_W1C);
+		put(wm, PCI_EXP_RTCTL, 2, ROOTCTL_WMASK);
+		put(w1c, PCI_EXP_RTSTA, 4, ROOTSTA_PME_W1C);
 	}
 }
 

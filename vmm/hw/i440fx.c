@@ -12,6 +12,7 @@
 #include "devices.h"
 #include "memslots.h"
 
+#include <busmap/pci_regs.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,7 +156,7 @@ static int make_func(struct i440fx *d)
 	struct bm_pci_func_desc desc = {
 	    .vendor_id = 0x8086,
 	    .device_id = 0x1237,
-	    .class_code = 0x060000,
+	    .class_code = PCI_CLASS_CODE_HOST_BRIDGE,
 	    .revision = 0x02,
 	    /* QEMU gives every device its subsystem; SeaBIOS recognises QEMU by it. */
 	    .subsystem_vendor_id = 0x1af4,

@@ -7,6 +7,7 @@
  */
 #include "devices.h"
 
+#include <busmap/pci_regs.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,7 +172,7 @@ static int make_func(struct piix3 *d)
 	struct bm_pci_func_desc desc = {
 	    .vendor_id = 0x8086,
 	    .device_id = 0x7000,
-	    .class_code = 0x060100,
+	    .class_code = PCI_CLASS_CODE_ISA_BRIDGE,
 	    .multifunction = true, /* as QEMU's PIIX3, whose IDE and USB are functions 1-2 */
 	    .subsystem_vendor_id = 0x1af4,
 	    .subsystem_id = 0x1100,
